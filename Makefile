@@ -1,0 +1,89 @@
+# nnbatch build. Override any variable on the command line, for example
+#   make CC=clang CFLAGS='-O1 -g'
+# Never add -ffast-math or -Ofast: NaN and infinity handling must hold.
+
+CC       ?= gcc
+CFLAGS   ?= -O2 -g
+PREFIX   ?= /usr/local
+PYTHON   ?= /usr/bin/python3
+BUILD    ?= build
+
+# Debian 12 paths of the OpenMP build of BLIS (package libblis-openmp-dev,
+# pulled in by libblis-dev). The rpath pins that build at run time, because
+# the libblis.so.4 alternative may point at the pthreads or serial build.
+BLIS_CFLAGS ?= -isystem /usr/include/x86_64-linux-gnu/blis-openmp
+BLIS_LIBS   ?= -L/usr/lib/x86_64-linux-gnu/blis-openmp \
+               -Wl,-rpath,/usr/lib/x86_64-linux-gnu/blis-openmp -lblis
+HDF5_CFLAGS ?= $(shell pkg-config --cflags hdf5 2>/dev/null || echo -I/usr/include/hdf5/serial)
+HDF5_LIBS   ?= $(shell pkg-config --libs hdf5 2>/dev/null || echo -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5)
+CUNIT_LIBS  ?= -lcunit
+
+WARNINGS  = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -fopenmp -fPIC $(WARNINGS) \
+             -Iinclude -I. $(BLIS_CFLAGS) $(HDF5_CFLAGS) $(CFLAGS)
+LDLIBS_ALL = $(HDF5_LIBS) $(BLIS_LIBS) -fopenmp -lm -lpthread
+
+LIB_SRC  = $(wildcard engine/*.c graph/*.c io/*.c)
+CLI_SRC  = $(wildcard cli/*.c)
+TEST_SRC = $(wildcard tests/*.c)
+
+LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
+
+LIB  = $(BUILD)/libnnbatch.a
+CLI  = $(BUILD)/nnbatch
+TEST = $(BUILD)/nnb_tests
+
+DATA_DIR  ?= data
+FASHION   = $(DATA_DIR)/fashion-mnist.h5
+MODEL     = models/fashion_mlp.h5
+
+.PHONY: all deps check test demo clean
+
+all: $(LIB) $(CLI)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(CLI): $(CLI_OBJ) $(LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS_ALL)
+
+$(TEST): $(TEST_OBJ) $(LIB) $(CLI)
+	$(CC) $(ALL_CFLAGS) -o $@ $(TEST_OBJ) $(LIB) $(CUNIT_LIBS) $(LDLIBS_ALL)
+
+# Install the Debian packages the build, tests and demo need (apt-get when
+# run as root, else print the command to run).
+deps:
+	@sh tools/install-deps.sh
+
+# The test command of the README: install what is missing, build, run the
+# CUnit suites.
+check: deps
+	@$(MAKE) --no-print-directory test
+
+test: $(TEST)
+	NNB_CLI=$(CLI) NNB_PYTHON=$(PYTHON) ./$(TEST)
+
+# The main job: Fashion-MNIST test set through the committed model.
+demo: deps
+	@$(MAKE) --no-print-directory $(CLI) $(FASHION)
+	./$(CLI) info $(MODEL)
+	./$(CLI) score $(MODEL) $(FASHION) --input /test/images --labels /test/labels \
+	    --output $(DATA_DIR)/fashion-predictions.h5
+	$(PYTHON) tools/check_predictions.py $(MODEL) $(FASHION) $(DATA_DIR)/fashion-predictions.h5
+
+$(FASHION): tools/fashion_mnist_to_h5.py
+	@mkdir -p $(DATA_DIR)
+	$(PYTHON) tools/fashion_mnist_to_h5.py --output $@
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

@@ -1,0 +1,40 @@
+/*
+ * Row kernels of the operators that are not matrix products. Each works on
+ * `rows` rows of `width` floats with row strides in floats; `x` and `y` may
+ * be the same array (in place) but must not otherwise overlap.
+ */
+#ifndef NNB_KERNELS_H
+#define NNB_KERNELS_H
+
+#include <stdint.h>
+
+/* y = x + b, b of `width` entries. */
+void nnb_kernel_bias(int64_t rows, int64_t width, const float *x, int64_t ldx,
+                     const float *b, float *y, int64_t ldy);
+
+/* y = x where x > 0, NaN stays NaN, else +0. */
+void nnb_kernel_relu(int64_t rows, int64_t width, const float *x, int64_t ldx,
+                     float *y, int64_t ldy);
+
+/* y = 1 / (1 + exp(-x)), computed from exp(-|x|) so it never overflows. */
+void nnb_kernel_sigmoid(int64_t rows, int64_t width, const float *x, int64_t ldx,
+                        float *y, int64_t ldy);
+
+/* y = tanh(x). */
+void nnb_kernel_tanh(int64_t rows, int64_t width, const float *x, int64_t ldx,
+                     float *y, int64_t ldy);
+
+/* Row-wise softmax with the row maximum subtracted before exp(). A row
+ * holding NaN gives NaN throughout; a row of all -inf gives NaN throughout
+ * (the limit is undefined); +inf entries share the mass equally. */
+void nnb_kernel_softmax(int64_t rows, int64_t width, const float *x, int64_t ldx,
+                        float *y, int64_t ldy);
+
+/* Per-row cross-entropy from logits z: loss[i] = logsumexp(z_i) - z_i[label_i],
+ * computed in double so a true class whose probability underflows to 0 still
+ * has a finite loss. Also stores in correct[i] 1 when the label is the first
+ * index of the row's largest logit, else 0. Labels must be in [0, width). */
+void nnb_kernel_cross_entropy(int64_t rows, int64_t width, const float *z, int64_t ldz,
+                              const int32_t *labels, double *loss, uint8_t *correct);
+
+#endif

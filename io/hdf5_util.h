@@ -1,0 +1,36 @@
+/* HDF5 helpers shared by the model reader, dataset reader and output writer. */
+#ifndef NNB_HDF5_UTIL_H
+#define NNB_HDF5_UTIL_H
+
+#include "nnbatch.h"
+
+#include <hdf5.h>
+#include <stddef.h>
+
+/* HDF5 prints its error stack to stderr by default; the library must not
+ * print, so every entry point brackets its HDF5 calls with these. The setting
+ * is per thread in the thread-safe build. */
+typedef struct nnb_io_hdf5_quiet {
+    H5E_auto2_t function;
+    void *data;
+} nnb_io_hdf5_quiet;
+
+void nnb_io_hdf5_quiet_begin(nnb_io_hdf5_quiet *saved);
+void nnb_io_hdf5_quiet_end(const nnb_io_hdf5_quiet *saved);
+
+/* Copy the most specific message of the current HDF5 error stack into
+ * `buffer` ("" when the stack is empty). */
+void nnb_io_hdf5_error_detail(char *buffer, size_t size);
+
+/* Open an existing HDF5 file read-only, with one clear message when it is
+ * missing, unreadable, not HDF5 or locked. `what` names the file's role in
+ * messages ("model", "data"). Returns a negative id on failure. */
+hid_t nnb_io_hdf5_open_read(const char *path, const char *what, nnb_error *error);
+
+/* Name of an HDF5 type class for messages ("string", "compound", ...). */
+const char *nnb_io_hdf5_class_name(H5T_class_t type_class);
+
+/* Nonzero for the classes HDF5 can convert to float32: integers and floats. */
+int nnb_io_hdf5_class_is_numeric(H5T_class_t type_class);
+
+#endif
