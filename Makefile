@@ -69,7 +69,7 @@ check: deps
 	@$(MAKE) --no-print-directory test
 
 test: $(TEST)
-	NNB_CLI=$(CLI) NNB_PYTHON=$(PYTHON) ./$(TEST)
+	NNB_CLI=$(CLI) NNB_PYTHON=$(PYTHON) $(TEST)
 
 # The main job: Fashion-MNIST test set through the committed model.
 demo: deps

@@ -53,8 +53,8 @@ typedef struct block_buffers {
     float **outputs;        /* per sink slot: rows x width, when the sink has no view */
 } block_buffers;
 
-/* The value read by `value_id` when the node that reads it is a
- * cross_entropy: its logits, the input of the softmax it names. */
+/* Node id of the logits a cross_entropy node works from: the input of the
+ * softmax node it reads. */
 static int loss_logits(const nnb_model *model, int loss_node)
 {
     int softmax = model->nodes[loss_node].inputs[0];

@@ -70,7 +70,9 @@ hid_t nnb_io_hdf5_open_read(const char *path, const char *what, nnb_error *error
     if (file < 0) {
         char detail[256];
         nnb_io_hdf5_error_detail(detail, sizeof detail);
-        const char *hint = strstr(detail, "lock") != NULL
+        int locked = strstr(detail, "file lock") != NULL
+                     || strstr(detail, "unable to lock") != NULL;
+        const char *hint = locked
                                ? "; another process may be writing it (set "
                                  "HDF5_USE_FILE_LOCKING=FALSE only if it is not)"
                                : "; the file may be truncated or corrupted";
