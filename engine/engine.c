@@ -1,268 +1,109 @@
 /*
  * Execution of a model over a row source.
  *
- * Rows move in blocks: the driving thread reads a block from the source,
- * OpenMP threads score the block's tiles, and the driving thread writes the
- * block's outputs to the sink. Only the driving thread touches the source and
- * sink. Each tile is scored by one thread from start to end, so a row's
- * result depends only on the row, never on the thread count or tile size.
+ * Rows move in blocks through a ring of block buffers. When the source and
+ * sink are files, a reader thread fills the next blocks while OpenMP
+ * workers score the current one and a writer thread drains finished blocks
+ * in order, so reading, computing and writing overlap. Workers never call
+ * the source or sink. Each tile is scored by one worker from start to end,
+ * so a row's result depends only on the row, never on the thread count or
+ * tile size.
  */
 #include "engine.h"
 
 #include "kernels.h"
+#include "plan.h"
 #include "run.h"
 #include "status.h"
 
 #include <blis.h>
 #include <math.h>
 #include <omp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
 
-/* Input bytes per block. Large enough that each block feeds every thread
- * several tiles, small enough to keep memory flat for any row count. */
-#define BLOCK_INPUT_BYTES (INT64_C(8) << 20)
+/* Input bytes per block: large enough that each block feeds every worker
+ * several tiles, small enough that the ring stays a few MiB for any row
+ * count. */
+#define BLOCK_INPUT_BYTES (INT64_C(4) << 20)
 
-/* Where a node's value lives while a tile is scored. */
-typedef enum home_kind {
-    HOME_NONE = 0,   /* not computed in this run */
-    HOME_SCRATCH,    /* thread scratch at `offset` floats */
-    HOME_OUTPUT      /* block output buffer of sink slot `slot` */
-} home_kind;
+/* Blocks in flight: one being read, one being scored, one being written. */
+#define RING_SLOTS 3
 
-typedef struct node_home {
-    home_kind kind;
-    int64_t offset; /* HOME_SCRATCH: floats from the tile's scratch start */
-    int slot;       /* HOME_OUTPUT */
-} node_home;
+typedef enum slot_state {
+    SLOT_FREE = 0, /* ready to be filled by the reader */
+    SLOT_READY,    /* holds input rows, waiting to be scored */
+    SLOT_SCORED    /* holds outputs, waiting to be written */
+} slot_state;
 
-/* Per-call plan: which nodes run and where their values live. */
-typedef struct plan {
-    int node_count;
-    unsigned char *needed; /* node runs in this call */
-    node_home *home;
-} plan;
-
-/* Block buffers owned by one nnb_engine_run() call. */
-typedef struct block_buffers {
-    int64_t rows;           /* capacity in rows */
-    float *input;           /* rows x input_width, when the source has no view */
-    int32_t *labels;        /* rows, when the source has labels and no view */
-    double *loss;           /* per-row loss, when a loss node runs */
-    uint8_t *correct;       /* per-row arg-max hit, when a loss node runs */
-    float **outputs;        /* per sink slot: rows x width, when the sink has no view */
-} block_buffers;
-
-/* Node id of the logits a cross_entropy node works from: the input of the
- * softmax node it reads. */
-static int loss_logits(const nnb_model *model, int loss_node)
-{
-    int softmax = model->nodes[loss_node].inputs[0];
-    return model->nodes[softmax].inputs[0];
-}
-
-/* Mark the nodes needed for the sink's outputs; cross_entropy needs the
- * softmax's input, not the softmax itself. */
-static void mark_needed(const nnb_model *model, int node, unsigned char *needed)
-{
-    if (node < 0 || needed[node])
-        return;
-    needed[node] = 1;
-
-    const nnb_node *n = &model->nodes[node];
-    if (n->op == NNB_OP_CROSS_ENTROPY) {
-        mark_needed(model, loss_logits(model, node), needed);
-        return;
-    }
-    for (int k = 0; k < n->input_count; k++)
-        mark_needed(model, n->inputs[k], needed);
-}
-
-static int is_in_place_op(nnb_op op)
-{
-    return op == NNB_OP_BIAS || op == NNB_OP_RELU || op == NNB_OP_SIGMOID
-           || op == NNB_OP_TANH || op == NNB_OP_SOFTMAX;
-}
-
-static void plan_free(plan *p)
-{
-    free(p->needed);
-    free(p->home);
-    memset(p, 0, sizeof *p);
-}
-
-/*
- * Decide where each needed node's value lives. Graph outputs go straight to
- * the block output buffers. A node read only by one element-wise node, and
- * not an output itself, shares that reader's buffer: the reader then works in
- * place, so a matmul -> bias -> relu chain uses one buffer and each step
- * finds the tile in cache. Everything else gets its own scratch buffer.
- */
-static nnb_status plan_build(const nnb_model *model, const nnb_row_sink *sink, int has_labels,
-                             plan *p, nnb_error *error)
-{
-    memset(p, 0, sizeof *p);
-    int count = model->node_count;
-    p->node_count = count;
-    p->needed = calloc((size_t)count, 1);
-    p->home = calloc((size_t)count, sizeof *p->home);
-    int *readers = calloc((size_t)count, sizeof *readers);
-    int *only_reader = calloc((size_t)count, sizeof *only_reader);
-    if (p->needed == NULL || p->home == NULL || readers == NULL || only_reader == NULL) {
-        free(readers);
-        free(only_reader);
-        plan_free(p);
-        return nnb_error_set(error, NNB_ERR_NO_MEMORY, "out of memory planning a run");
-    }
-
-    for (int s = 0; s < sink->output_count; s++)
-        mark_needed(model, model->outputs[sink->outputs[s]], p->needed);
-    /* With labels at hand, loss and accuracy are always reported. */
-    if (has_labels && model->loss_node >= 0)
-        mark_needed(model, model->loss_node, p->needed);
-
-    /* Count the readers of each node among the nodes that run. */
-    for (int i = 0; i < count; i++) {
-        if (!p->needed[i])
-            continue;
-        const nnb_node *n = &model->nodes[i];
-        int read[NNB_MAX_NODE_INPUTS];
-        int read_count = 0;
-        if (n->op == NNB_OP_CROSS_ENTROPY) {
-            read[read_count++] = loss_logits(model, i);
-        } else {
-            for (int k = 0; k < n->input_count; k++)
-                read[read_count++] = n->inputs[k];
-        }
-        for (int k = 0; k < read_count; k++) {
-            if (read[k] >= 0) {
-                readers[read[k]]++;
-                only_reader[read[k]] = i;
-            }
-        }
-    }
-
-    for (int s = 0; s < sink->output_count; s++) {
-        int node = model->outputs[sink->outputs[s]];
-        p->home[node].kind = HOME_OUTPUT;
-        p->home[node].slot = s;
-    }
-
-    /* Walk backwards so a reader's home is known before its input's. */
-    int64_t offset = 0;
-    for (int i = count - 1; i >= 0; i--) {
-        if (!p->needed[i] || p->home[i].kind == HOME_OUTPUT)
-            continue;
-        if (readers[i] == 1 && is_in_place_op(model->nodes[only_reader[i]].op)
-            && model->nodes[only_reader[i]].width == model->nodes[i].width) {
-            p->home[i] = p->home[only_reader[i]];
-            continue;
-        }
-        p->home[i].kind = HOME_SCRATCH;
-        p->home[i].offset = offset;
-        offset += NNB_ROUND_UP(model->nodes[i].width, NNB_FLOATS_PER_LINE);
-    }
-
-    free(readers);
-    free(only_reader);
-    return NNB_OK;
-}
-
-static void block_buffers_free(block_buffers *b, int slots)
-{
-    free(b->input);
-    free(b->labels);
-    free(b->loss);
-    free(b->correct);
-    if (b->outputs != NULL) {
-        for (int s = 0; s < slots; s++)
-            free(b->outputs[s]);
-    }
-    free(b->outputs);
-    memset(b, 0, sizeof *b);
-}
-
-static void *aligned_array(int64_t count, size_t size)
-{
-    size_t bytes = NNB_ROUND_UP((size_t)count * size, NNB_CACHE_LINE);
-    return aligned_alloc(NNB_CACHE_LINE, bytes > 0 ? bytes : NNB_CACHE_LINE);
-}
-
-static nnb_status block_buffers_create(const nnb_run *run, const nnb_row_source *source,
-                                       const nnb_row_sink *sink, int has_loss,
-                                       block_buffers *b, nnb_error *error)
-{
-    const nnb_model *model = run->model;
-    memset(b, 0, sizeof *b);
-
-    /* A whole number of tiles per thread, at least one each. */
-    int64_t group = run->tile_rows * run->threads;
-    int64_t rows = BLOCK_INPUT_BYTES / (model->input_width * (int64_t)sizeof(float));
-    rows = NNB_ROUND_UP(rows > group ? rows : group, group);
-    if (rows > source->rows)
-        rows = source->rows > 0 ? source->rows : 1;
-    b->rows = rows;
-
-    int ok = 1;
-    if (source->view == NULL) {
-        ok &= (b->input = aligned_array(rows * model->input_width, sizeof(float))) != NULL;
-        if (source->has_labels)
-            ok &= (b->labels = aligned_array(rows, sizeof(int32_t))) != NULL;
-    }
-    if (has_loss) {
-        ok &= (b->loss = aligned_array(rows, sizeof(double))) != NULL;
-        ok &= (b->correct = aligned_array(rows, sizeof(uint8_t))) != NULL;
-    }
-    if (sink->view == NULL && sink->output_count > 0) {
-        b->outputs = calloc((size_t)sink->output_count, sizeof *b->outputs);
-        ok &= b->outputs != NULL;
-        for (int s = 0; ok && s < sink->output_count; s++) {
-            int64_t width = nnb_model_output_width(model, sink->outputs[s]);
-            ok &= (b->outputs[s] = aligned_array(rows * width, sizeof(float))) != NULL;
-        }
-    }
-
-    if (!ok) {
-        block_buffers_free(b, sink->output_count);
-        return nnb_error_set(error, NNB_ERR_NO_MEMORY,
-                             "out of memory allocating block buffers of %lld rows",
-                             (long long)rows);
-    }
-    return NNB_OK;
-}
-
-/* Pointers to one block's rows, as the tiles see them. */
-typedef struct block_view {
+/* One block of the ring. */
+typedef struct block_slot {
+    slot_state state;
+    int64_t first;          /* first row of the block */
+    int64_t count;          /* rows in the block */
+    float *input_buffer;    /* rows x input_width, when the source has no view */
+    int32_t *label_buffer;  /* when the source has labels and no view */
+    float **output_buffers; /* per sink slot, when the sink has no view */
+    /* What the workers read and write: the buffers above or views. */
     const float *input;
     int64_t ld_input;
     const int32_t *labels;
-    float **outputs;        /* per sink slot */
-    int64_t *ld_outputs;    /* per sink slot */
-    double *loss;
-    uint8_t *correct;
-} block_view;
+    float **outputs;
+    int64_t *ld_outputs;
+} block_slot;
+
+/* State shared by the driving thread, the reader and the writer. */
+typedef struct pipeline {
+    nnb_run *run;
+    const nnb_row_source *source;
+    const nnb_row_sink *sink;
+    int64_t block_rows;
+    int64_t block_count;
+    block_slot slots[RING_SLOTS];
+    double *loss;       /* per row of the block being scored */
+    uint8_t *correct;   /* per row of the block being scored */
+
+    /* `lock` protects every slot's state, `stop` and the first failure;
+     * `changed` is broadcast whenever one of them changes. */
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    int stop;
+    nnb_status status;
+    nnb_error error;
+
+    /* Serializes source reads with sink writes: HDF5 builds without the
+     * thread-safe option must never see two threads at once. */
+    pthread_mutex_t io_lock;
+} pipeline;
+
+/* ---- Scoring one tile ---------------------------------------------------- */
 
 /* Location of value `id` for the tile starting `row` rows into the block. */
-static const float *value_at(const nnb_model *model, const plan *p, const block_view *view,
-                             float *scratch, int id, int64_t row, int64_t *ld)
+static const float *value_at(const nnb_model *model, const nnb_plan *plan,
+                             const block_slot *block, float *scratch, int64_t tile_rows, int id,
+                             int64_t row, int64_t *ld)
 {
     if (id == NNB_VALUE_FEATURES) {
-        *ld = view->ld_input;
-        return view->input + row * view->ld_input;
+        *ld = block->ld_input;
+        return block->input + row * block->ld_input;
     }
-    const node_home *home = &p->home[id];
-    if (home->kind == HOME_OUTPUT) {
-        *ld = view->ld_outputs[home->slot];
-        return view->outputs[home->slot] + row * *ld;
+    const nnb_node_home *home = &plan->home[id];
+    if (home->kind == NNB_HOME_OUTPUT) {
+        *ld = block->ld_outputs[home->slot];
+        return block->outputs[home->slot] + row * *ld;
     }
     *ld = model->nodes[id].width;
-    return scratch + home->offset;
+    return scratch + home->offset * tile_rows;
 }
 
-/* BLIS context for one GEMM call: one thread, so BLIS never starts threads
- * of its own inside our OpenMP workers. The small-matrix ("sup") path is
- * turned off because it picks kernels by matrix size, which would let a
- * row's result depend on the tile size. */
+/* BLIS context for the GEMM calls of one worker: one thread, so BLIS never
+ * starts threads of its own inside our workers. The small-matrix ("sup")
+ * path is turned off because it picks kernels by matrix size, which would
+ * let a row's result depend on the tile size. */
 static void gemm_runtime_init(rntm_t *rntm)
 {
     bli_rntm_init(rntm);
@@ -270,18 +111,20 @@ static void gemm_runtime_init(rntm_t *rntm)
     bli_rntm_disable_l3_sup(rntm);
 }
 
-/* Score `rows` rows starting `row` rows into the block. */
-static void score_tile(const nnb_model *model, const plan *p, const block_view *view,
-                       float *scratch, rntm_t *rntm, int64_t row, int64_t rows)
+/* Score `rows` rows starting `row` rows into the block. Per-row losses and
+ * arg-max hits go to loss[row...] and correct[row...]. */
+static void score_tile(const nnb_model *model, const nnb_plan *plan, const block_slot *block,
+                       float *scratch, int64_t tile_rows, rntm_t *rntm, int64_t row,
+                       int64_t rows, double *loss, uint8_t *correct)
 {
     for (int i = 0; i < model->node_count; i++) {
-        if (!p->needed[i])
+        if (!plan->runs[i] || plan->skip[i])
             continue;
         const nnb_node *node = &model->nodes[i];
-        int64_t ld_out;
-        float *out = (float *)value_at(model, p, view, scratch, i, row, &ld_out);
-        int64_t ld_in;
-        const float *in = value_at(model, p, view, scratch, node->inputs[0], row, &ld_in);
+        int64_t ld_out, ld_in;
+        float *out = (float *)value_at(model, plan, block, scratch, tile_rows, i, row, &ld_out);
+        const float *in = value_at(model, plan, block, scratch, tile_rows, node->inputs[0], row,
+                                   &ld_in);
         int64_t width = node->width;
 
         switch (node->op) {
@@ -293,7 +136,8 @@ static void score_tile(const nnb_model *model, const plan *p, const block_view *
             break;
         }
         case NNB_OP_BIAS:
-            nnb_kernel_bias(rows, width, in, ld_in, node->bias, out, ld_out);
+            nnb_kernel_bias_activation(rows, width, in, ld_in, node->bias, plan->fused[i], out,
+                                       ld_out);
             break;
         case NNB_OP_RELU:
             nnb_kernel_relu(rows, width, in, ld_in, out, ld_out);
@@ -308,14 +152,13 @@ static void score_tile(const nnb_model *model, const plan *p, const block_view *
             nnb_kernel_softmax(rows, width, in, ld_in, out, ld_out);
             break;
         case NNB_OP_CROSS_ENTROPY: {
-            int logits = loss_logits(model, i);
+            int logits = nnb_plan_loss_logits(model, i);
             int64_t ld_z;
-            const float *z = value_at(model, p, view, scratch, logits, row, &ld_z);
-            double *loss = view->loss + row;
+            const float *z = value_at(model, plan, block, scratch, tile_rows, logits, row, &ld_z);
             nnb_kernel_cross_entropy(rows, model->nodes[logits].width, z, ld_z,
-                                     view->labels + row, loss, view->correct + row);
+                                     block->labels + row, loss + row, correct + row);
             for (int64_t r = 0; r < rows; r++)
-                out[r * ld_out] = (float)loss[r];
+                out[r * ld_out] = (float)loss[row + r];
             break;
         }
         case NNB_OP_COUNT:
@@ -323,6 +166,227 @@ static void score_tile(const nnb_model *model, const plan *p, const block_view *
         }
     }
 }
+
+/* Score every tile of a block on the run's workers. */
+static void score_block(nnb_run *run, const nnb_plan *plan, const block_slot *block,
+                        double *loss, uint8_t *correct)
+{
+    const nnb_model *model = run->model;
+    int64_t tile_rows = run->tile_rows;
+    int64_t tiles = (block->count + tile_rows - 1) / tile_rows;
+    int flush_denormals = !run->options.keep_denormals;
+
+#pragma omp parallel num_threads(run->threads)
+    {
+        /* Each thread has its own floating-point control register: set
+         * flush-to-zero and denormals-are-zero here, and restore them so the
+         * caller's threads are left as they were. */
+#if defined(__SSE2__)
+        unsigned int saved_csr = _mm_getcsr();
+        if (flush_denormals)
+            _mm_setcsr(saved_csr | 0x8040u);
+#else
+        (void)flush_denormals;
+#endif
+        float *scratch = run->scratch + (int64_t)omp_get_thread_num() * run->scratch_stride;
+        rntm_t rntm;
+        gemm_runtime_init(&rntm);
+
+        /* Dynamic scheduling only changes which worker scores a tile,
+         * never the tile's result. */
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t t = 0; t < tiles; t++) {
+            int64_t row = t * tile_rows;
+            int64_t rows = block->count - row < tile_rows ? block->count - row : tile_rows;
+            score_tile(model, plan, block, scratch, tile_rows, &rntm, row, rows, loss, correct);
+        }
+#if defined(__SSE2__)
+        _mm_setcsr(saved_csr);
+#endif
+    }
+}
+
+/* ---- Block buffers --------------------------------------------------------- */
+
+static void *aligned_array(int64_t count, size_t size)
+{
+    size_t bytes = NNB_ROUND_UP((size_t)count * size, NNB_CACHE_LINE);
+    return aligned_alloc(NNB_CACHE_LINE, bytes > 0 ? bytes : NNB_CACHE_LINE);
+}
+
+static void slot_free(block_slot *slot, int outputs)
+{
+    free(slot->input_buffer);
+    free(slot->label_buffer);
+    if (slot->output_buffers != NULL) {
+        for (int s = 0; s < outputs; s++)
+            free(slot->output_buffers[s]);
+    }
+    free(slot->output_buffers);
+    free(slot->outputs);
+    free(slot->ld_outputs);
+    memset(slot, 0, sizeof *slot);
+}
+
+/* Allocate one slot's buffers: input and labels unless the source has a
+ * view, outputs unless the sink has one. */
+static int slot_alloc(block_slot *slot, const nnb_model *model, const nnb_row_source *source,
+                      const nnb_row_sink *sink, int64_t rows)
+{
+    memset(slot, 0, sizeof *slot);
+    int outputs = sink->output_count;
+    int ok = 1;
+    ok &= (slot->outputs = calloc((size_t)outputs + 1, sizeof *slot->outputs)) != NULL;
+    ok &= (slot->ld_outputs = calloc((size_t)outputs + 1, sizeof *slot->ld_outputs)) != NULL;
+    if (source->view == NULL) {
+        ok &= (slot->input_buffer = aligned_array(rows * model->input_width, sizeof(float)))
+              != NULL;
+        if (source->has_labels)
+            ok &= (slot->label_buffer = aligned_array(rows, sizeof(int32_t))) != NULL;
+    }
+    if (sink->view == NULL && ok) {
+        ok &= (slot->output_buffers = calloc((size_t)outputs + 1, sizeof(float *))) != NULL;
+        for (int s = 0; ok && s < outputs; s++) {
+            int64_t width = nnb_model_output_width(model, sink->outputs[s]);
+            ok &= (slot->output_buffers[s] = aligned_array(rows * width, sizeof(float))) != NULL;
+        }
+    }
+    return ok;
+}
+
+/* Rows per block: about BLOCK_INPUT_BYTES of input, a whole number of
+ * tiles for every worker, and a multiple of the source's preferred
+ * alignment (its chunk rows) so each chunk is read by one block. */
+static int64_t choose_block_rows(const nnb_run *run, const nnb_row_source *source)
+{
+    int64_t group = run->tile_rows * run->threads;
+    int64_t rows = BLOCK_INPUT_BYTES / (run->model->input_width * (int64_t)sizeof(float));
+    rows = NNB_ROUND_UP(rows > group ? rows : group, group);
+    if (source->block_alignment > 1)
+        rows = NNB_ROUND_UP(rows, source->block_alignment);
+    if (rows > source->rows)
+        rows = source->rows > 0 ? source->rows : 1;
+    return rows;
+}
+
+/* Point the slot's views at rows [first, first + count), from the source
+ * and sink views where they have them, else at the slot's own buffers. */
+static void slot_bind(block_slot *slot, const nnb_model *model, const nnb_row_source *source,
+                      const nnb_row_sink *sink, int64_t first, int64_t count)
+{
+    slot->first = first;
+    slot->count = count;
+    if (source->view != NULL) {
+        source->view(source->state, first, count, &slot->input, &slot->ld_input, &slot->labels);
+    } else {
+        slot->input = slot->input_buffer;
+        slot->ld_input = model->input_width;
+        slot->labels = slot->label_buffer;
+    }
+    for (int s = 0; s < sink->output_count; s++) {
+        if (sink->view != NULL) {
+            sink->view(sink->state, s, first, count, &slot->outputs[s], &slot->ld_outputs[s]);
+        } else {
+            slot->outputs[s] = slot->output_buffers[s];
+            slot->ld_outputs[s] = nnb_model_output_width(model, sink->outputs[s]);
+        }
+    }
+}
+
+/* ---- Pipeline threads ------------------------------------------------------ */
+
+/* Record the first failure and wake every thread so all of them stop. */
+static void pipeline_fail(pipeline *p, nnb_status status, const nnb_error *error)
+{
+    pthread_mutex_lock(&p->lock);
+    if (!p->stop) {
+        p->stop = 1;
+        p->status = status;
+        p->error = *error;
+    }
+    pthread_cond_broadcast(&p->changed);
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Wait until `slot` reaches `state`; returns 0 when the run is stopping. */
+static int pipeline_wait(pipeline *p, block_slot *slot, slot_state state)
+{
+    pthread_mutex_lock(&p->lock);
+    while (slot->state != state && !p->stop)
+        pthread_cond_wait(&p->changed, &p->lock);
+    int go = !p->stop;
+    pthread_mutex_unlock(&p->lock);
+    return go;
+}
+
+static void pipeline_set(pipeline *p, block_slot *slot, slot_state state)
+{
+    pthread_mutex_lock(&p->lock);
+    slot->state = state;
+    pthread_cond_broadcast(&p->changed);
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void *reader_main(void *argument)
+{
+    pipeline *p = argument;
+    const nnb_model *model = p->run->model;
+    for (int64_t k = 0; k < p->block_count; k++) {
+        block_slot *slot = &p->slots[k % RING_SLOTS];
+        if (!pipeline_wait(p, slot, SLOT_FREE))
+            break;
+
+        int64_t first = k * p->block_rows;
+        int64_t count = p->source->rows - first < p->block_rows ? p->source->rows - first
+                                                                : p->block_rows;
+        slot_bind(slot, model, p->source, p->sink, first, count);
+        if (p->source->view == NULL) {
+            nnb_error error;
+            nnb_error_clear(&error);
+            pthread_mutex_lock(&p->io_lock);
+            nnb_status status = p->source->read(p->source->state, first, count,
+                                                slot->input_buffer, model->input_width,
+                                                slot->label_buffer, &error);
+            pthread_mutex_unlock(&p->io_lock);
+            if (status != NNB_OK) {
+                pipeline_fail(p, status, &error);
+                break;
+            }
+        }
+        pipeline_set(p, slot, SLOT_READY);
+    }
+    return NULL;
+}
+
+static void *writer_main(void *argument)
+{
+    pipeline *p = argument;
+    for (int64_t k = 0; k < p->block_count; k++) {
+        block_slot *slot = &p->slots[k % RING_SLOTS];
+        if (!pipeline_wait(p, slot, SLOT_SCORED))
+            break;
+
+        if (p->sink->view == NULL) {
+            nnb_error error;
+            nnb_error_clear(&error);
+            nnb_status status = NNB_OK;
+            pthread_mutex_lock(&p->io_lock);
+            for (int s = 0; s < p->sink->output_count && status == NNB_OK; s++) {
+                status = p->sink->write(p->sink->state, s, slot->first, slot->count,
+                                        slot->outputs[s], slot->ld_outputs[s], &error);
+            }
+            pthread_mutex_unlock(&p->io_lock);
+            if (status != NNB_OK) {
+                pipeline_fail(p, status, &error);
+                break;
+            }
+        }
+        pipeline_set(p, slot, SLOT_FREE);
+    }
+    return NULL;
+}
+
+/* ---- The run -------------------------------------------------------------- */
 
 /* Neumaier's compensated sum, added to in row order, so the mean loss of a
  * billion rows keeps its precision and never depends on the tiling. */
@@ -341,6 +405,29 @@ static void compensated_add(compensated_sum *s, double value)
     s->sum = t;
 }
 
+/* Make sure the run's scratch holds `floats_per_row` floats per tile row
+ * for every worker. It only grows, so repeated calls reuse it. */
+static nnb_status reserve_scratch(nnb_run *run, int64_t floats_per_row, nnb_error *error)
+{
+    int64_t stride = NNB_ROUND_UP(floats_per_row * run->tile_rows, NNB_FLOATS_PER_LINE);
+    if (stride <= run->scratch_stride && run->scratch != NULL)
+        return NNB_OK;
+
+    size_t bytes = (size_t)(stride > 0 ? stride : NNB_FLOATS_PER_LINE) * (size_t)run->threads
+                   * sizeof(float);
+    float *scratch = aligned_alloc(NNB_CACHE_LINE, bytes);
+    if (scratch == NULL) {
+        return nnb_error_set(error, NNB_ERR_NO_MEMORY,
+                             "out of memory allocating %zu bytes of scratch for %d threads x "
+                             "%lld tile rows; lower the tile rows",
+                             bytes, run->threads, (long long)run->tile_rows);
+    }
+    free(run->scratch);
+    run->scratch = scratch;
+    run->scratch_stride = stride;
+    return NNB_OK;
+}
+
 nnb_status nnb_engine_run(nnb_run *run, const nnb_row_source *source,
                           const nnb_row_sink *sink, nnb_summary *summary, nnb_error *error)
 {
@@ -348,120 +435,132 @@ nnb_status nnb_engine_run(nnb_run *run, const nnb_row_source *source,
     double start = omp_get_wtime();
     memset(summary, 0, sizeof *summary);
 
-    plan p;
-    nnb_status status = plan_build(model, sink, source->has_labels, &p, error);
+    nnb_plan plan;
+    nnb_status status = nnb_plan_build(model, sink->outputs, sink->output_count,
+                                       source->has_labels, &plan, error);
     if (status != NNB_OK)
         return status;
-
-    int has_loss = model->loss_node >= 0 && p.needed[model->loss_node];
-    if (has_loss && !source->has_labels) {
-        plan_free(&p);
+    if (plan.has_loss && !source->has_labels) {
+        nnb_plan_destroy(&plan);
         return nnb_error_set(error, NNB_ERR_LABEL,
                              "output needs labels: node '%s' (cross_entropy) reads input '%s'",
                              model->nodes[model->loss_node].name, model->labels_name);
     }
-
-    block_buffers buffers;
-    status = block_buffers_create(run, source, sink, has_loss, &buffers, error);
+    status = reserve_scratch(run, plan.scratch_floats_per_row, error);
     if (status != NNB_OK) {
-        plan_free(&p);
+        nnb_plan_destroy(&plan);
         return status;
     }
 
-    int slots = sink->output_count;
-    float *slot_pointers[slots > 0 ? slots : 1];
-    int64_t slot_strides[slots > 0 ? slots : 1];
+    pipeline p;
+    memset(&p, 0, sizeof p);
+    p.run = run;
+    p.source = source;
+    p.sink = sink;
+    p.block_rows = choose_block_rows(run, source);
+    p.block_count = (source->rows + p.block_rows - 1) / p.block_rows;
+
+    /* In-memory sources and sinks need no threads: read and write are
+     * pointer arithmetic, so one slot is scored after another. */
+    int threaded = source->view == NULL || sink->view == NULL;
+    int slot_count = threaded ? RING_SLOTS : 1;
+    int ok = 1;
+    for (int i = 0; i < slot_count && ok; i++)
+        ok &= slot_alloc(&p.slots[i], model, source, sink, p.block_rows);
+    if (plan.has_loss) {
+        ok &= (p.loss = aligned_array(p.block_rows, sizeof(double))) != NULL;
+        ok &= (p.correct = aligned_array(p.block_rows, sizeof(uint8_t))) != NULL;
+    }
+    if (!ok) {
+        status = nnb_error_set(error, NNB_ERR_NO_MEMORY,
+                               "out of memory allocating blocks of %lld rows",
+                               (long long)p.block_rows);
+        goto done;
+    }
+
+    pthread_mutex_init(&p.lock, NULL);
+    pthread_cond_init(&p.changed, NULL);
+    pthread_mutex_init(&p.io_lock, NULL);
+    pthread_t reader, writer;
+    int reader_started = 0, writer_started = 0;
+    if (threaded) {
+        reader_started = pthread_create(&reader, NULL, reader_main, &p) == 0;
+        writer_started = reader_started && pthread_create(&writer, NULL, writer_main, &p) == 0;
+        if (!writer_started) {
+            nnb_error failure;
+            nnb_error_set(&failure, NNB_ERR_INTERNAL, "could not start the I/O threads");
+            pipeline_fail(&p, NNB_ERR_INTERNAL, &failure);
+        }
+    }
+
     compensated_sum loss_sum = {0.0, 0.0};
     int64_t correct = 0;
-
-    for (int64_t first = 0; first < source->rows; first += buffers.rows) {
-        int64_t count = source->rows - first;
-        if (count > buffers.rows)
-            count = buffers.rows;
-
-        /* Read: the driving thread alone talks to the source. */
-        block_view view = {0};
-        view.outputs = slot_pointers;
-        view.ld_outputs = slot_strides;
-        view.loss = buffers.loss;
-        view.correct = buffers.correct;
-        if (source->view != NULL) {
-            source->view(source->state, first, count, &view.input, &view.ld_input,
-                         &view.labels);
+    for (int64_t k = 0; k < p.block_count; k++) {
+        block_slot *slot = &p.slots[k % slot_count];
+        if (threaded) {
+            if (!pipeline_wait(&p, slot, SLOT_READY))
+                break;
         } else {
-            status = source->read(source->state, first, count, buffers.input,
-                                  model->input_width, buffers.labels, error);
-            if (status != NNB_OK)
-                break;
-            view.input = buffers.input;
-            view.ld_input = model->input_width;
-            view.labels = buffers.labels;
-        }
-        for (int s = 0; s < slots; s++) {
-            if (sink->view != NULL) {
-                sink->view(sink->state, s, first, count, &slot_pointers[s], &slot_strides[s]);
-            } else {
-                slot_pointers[s] = buffers.outputs[s];
-                slot_strides[s] = nnb_model_output_width(model, sink->outputs[s]);
-            }
+            int64_t first = k * p.block_rows;
+            int64_t count = source->rows - first < p.block_rows ? source->rows - first
+                                                                : p.block_rows;
+            slot_bind(slot, model, source, sink, first, count);
         }
 
-        /* Score: threads take whole tiles; dynamic scheduling only changes
-         * which thread scores a tile, never its result. */
-        int64_t tiles = (count + run->tile_rows - 1) / run->tile_rows;
-#pragma omp parallel num_threads(run->threads)
-        {
-            float *scratch = run->scratch + (int64_t)omp_get_thread_num() * run->scratch_stride;
-            rntm_t rntm;
-            gemm_runtime_init(&rntm);
-#pragma omp for schedule(dynamic, 1)
-            for (int64_t t = 0; t < tiles; t++) {
-                int64_t row = t * run->tile_rows;
-                int64_t rows = count - row < run->tile_rows ? count - row : run->tile_rows;
-                score_tile(model, &p, &view, scratch, &rntm, row, rows);
-            }
-        }
+        score_block(run, &plan, slot, p.loss, p.correct);
 
-        /* Reduce the loss in row order, whatever the tiling. */
-        if (has_loss) {
-            for (int64_t r = 0; r < count; r++) {
-                compensated_add(&loss_sum, buffers.loss[r]);
-                correct += buffers.correct[r];
+        /* Add the losses in row order, whatever the tiling. */
+        if (plan.has_loss) {
+            for (int64_t r = 0; r < slot->count; r++) {
+                compensated_add(&loss_sum, p.loss[r]);
+                correct += p.correct[r];
             }
         }
-
-        /* Write: again only the driving thread. */
-        if (sink->view == NULL) {
-            for (int s = 0; s < slots && status == NNB_OK; s++) {
-                status = sink->write(sink->state, s, first, count, slot_pointers[s],
-                                     slot_strides[s], error);
-            }
-            if (status != NNB_OK)
-                break;
-        }
+        int64_t rows_done = slot->first + slot->count;
+        if (threaded)
+            pipeline_set(&p, slot, SLOT_SCORED);
 
         if (run->options.progress != NULL
-            && run->options.progress(run->options.progress_user_data, first + count,
-                                     source->rows) != 0) {
-            status = nnb_error_set(error, NNB_ERR_CANCELLED, "run cancelled after %lld of %lld rows",
-                                   (long long)(first + count), (long long)source->rows);
+            && run->options.progress(run->options.progress_user_data, rows_done, source->rows)
+                   != 0) {
+            nnb_error cancelled;
+            nnb_error_set(&cancelled, NNB_ERR_CANCELLED, "run cancelled after %lld of %lld rows",
+                          (long long)rows_done, (long long)source->rows);
+            pipeline_fail(&p, NNB_ERR_CANCELLED, &cancelled);
             break;
         }
     }
 
-    if (status == NNB_OK) {
-        summary->rows = source->rows;
-        summary->flops = model->flops_per_row * (double)source->rows;
-        summary->has_labels = has_loss;
-        if (has_loss && source->rows > 0) {
-            summary->mean_loss = (loss_sum.sum + loss_sum.compensation) / (double)source->rows;
-            summary->correct = correct;
-            summary->accuracy = (double)correct / (double)source->rows;
-        }
-        summary->seconds = omp_get_wtime() - start;
+    if (reader_started)
+        pthread_join(reader, NULL);
+    if (writer_started)
+        pthread_join(writer, NULL);
+    pthread_mutex_destroy(&p.io_lock);
+    pthread_cond_destroy(&p.changed);
+    pthread_mutex_destroy(&p.lock);
+
+    if (p.stop) {
+        status = p.status;
+        if (error != NULL)
+            *error = p.error;
+        goto done;
     }
 
-    block_buffers_free(&buffers, slots);
-    plan_free(&p);
+    summary->rows = source->rows;
+    summary->flops = model->flops_per_row * (double)source->rows;
+    summary->has_labels = plan.has_loss;
+    if (plan.has_loss && source->rows > 0) {
+        summary->mean_loss = (loss_sum.sum + loss_sum.compensation) / (double)source->rows;
+        summary->correct = correct;
+        summary->accuracy = (double)correct / (double)source->rows;
+    }
+    summary->seconds = omp_get_wtime() - start;
+
+done:
+    for (int i = 0; i < RING_SLOTS; i++)
+        slot_free(&p.slots[i], sink->output_count);
+    free(p.loss);
+    free(p.correct);
+    nnb_plan_destroy(&plan);
     return status;
 }

@@ -19,6 +19,9 @@
 typedef struct nnb_row_source {
     int64_t rows;   /* total rows the source yields */
     int has_labels; /* nonzero when the source supplies labels */
+    /* Preferred multiple of rows per block, such as the rows of one HDF5
+     * chunk, so that no chunk is split between two reads; 0 for none. */
+    int64_t block_alignment;
     /* Copy rows [first, first + count) into `features` (row stride ld
      * floats, input_width columns) and, when has_labels, their class indices
      * into `labels`. Labels must already be checked against the class range.

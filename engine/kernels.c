@@ -13,17 +13,56 @@ void nnb_kernel_bias(int64_t rows, int64_t width, const float *x, int64_t ldx,
     }
 }
 
+static inline float relu(float v)
+{
+    /* `v > 0 || v != v` keeps NaN, where fmaxf(v, 0) would return 0. */
+    return (v > 0.0f || v != v) ? v : 0.0f;
+}
+
+static inline float sigmoid(float v)
+{
+    /* exp of a non-positive argument cannot overflow. */
+    if (v >= 0.0f)
+        return 1.0f / (1.0f + expf(-v));
+    float e = expf(v);
+    return e / (1.0f + e);
+}
+
+void nnb_kernel_bias_activation(int64_t rows, int64_t width, const float *x, int64_t ldx,
+                                const float *b, nnb_op activation, float *y, int64_t ldy)
+{
+    for (int64_t i = 0; i < rows; i++) {
+        const float *xi = x + i * ldx;
+        float *yi = y + i * ldy;
+        switch (activation) {
+        case NNB_OP_RELU:
+            for (int64_t j = 0; j < width; j++)
+                yi[j] = relu(xi[j] + b[j]);
+            break;
+        case NNB_OP_SIGMOID:
+            for (int64_t j = 0; j < width; j++)
+                yi[j] = sigmoid(xi[j] + b[j]);
+            break;
+        case NNB_OP_TANH:
+            for (int64_t j = 0; j < width; j++)
+                yi[j] = tanhf(xi[j] + b[j]);
+            break;
+        default:
+            for (int64_t j = 0; j < width; j++)
+                yi[j] = xi[j] + b[j];
+            break;
+        }
+    }
+}
+
 void nnb_kernel_relu(int64_t rows, int64_t width, const float *x, int64_t ldx,
                      float *y, int64_t ldy)
 {
     for (int64_t i = 0; i < rows; i++) {
         const float *xi = x + i * ldx;
         float *yi = y + i * ldy;
-        /* `v > 0 || v != v` keeps NaN, where fmaxf(v, 0) would return 0. */
-        for (int64_t j = 0; j < width; j++) {
-            float v = xi[j];
-            yi[j] = (v > 0.0f || v != v) ? v : 0.0f;
-        }
+        for (int64_t j = 0; j < width; j++)
+            yi[j] = relu(xi[j]);
     }
 }
 
@@ -33,16 +72,8 @@ void nnb_kernel_sigmoid(int64_t rows, int64_t width, const float *x, int64_t ldx
     for (int64_t i = 0; i < rows; i++) {
         const float *xi = x + i * ldx;
         float *yi = y + i * ldy;
-        for (int64_t j = 0; j < width; j++) {
-            float v = xi[j];
-            /* exp of a non-positive argument cannot overflow. */
-            if (v >= 0.0f) {
-                yi[j] = 1.0f / (1.0f + expf(-v));
-            } else {
-                float e = expf(v);
-                yi[j] = e / (1.0f + e);
-            }
-        }
+        for (int64_t j = 0; j < width; j++)
+            yi[j] = sigmoid(xi[j]);
     }
 }
 

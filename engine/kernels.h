@@ -6,11 +6,19 @@
 #ifndef NNB_KERNELS_H
 #define NNB_KERNELS_H
 
+#include "nnbatch.h"
+
 #include <stdint.h>
 
 /* y = x + b, b of `width` entries. */
 void nnb_kernel_bias(int64_t rows, int64_t width, const float *x, int64_t ldx,
                      const float *b, float *y, int64_t ldy);
+
+/* y = activation(x + b) in one pass, for activation NNB_OP_RELU,
+ * NNB_OP_SIGMOID or NNB_OP_TANH; the same values as nnb_kernel_bias followed
+ * by the activation's kernel. */
+void nnb_kernel_bias_activation(int64_t rows, int64_t width, const float *x, int64_t ldx,
+                                const float *b, nnb_op activation, float *y, int64_t ldy);
 
 /* y = x where x > 0, NaN stays NaN, else +0. */
 void nnb_kernel_relu(int64_t rows, int64_t width, const float *x, int64_t ldx,

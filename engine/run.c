@@ -97,16 +97,6 @@ int64_t nnb_engine_default_tile_rows(const nnb_model *model)
     return rows;
 }
 
-/* Scratch floats one thread needs per tile row: every node may get its own
- * buffer, each padded to a cache line so threads never share one. */
-static int64_t scratch_floats_per_row(const nnb_model *model)
-{
-    int64_t total = 0;
-    for (int i = 0; i < model->node_count; i++)
-        total += NNB_ROUND_UP(model->nodes[i].width, NNB_FLOATS_PER_LINE);
-    return total;
-}
-
 nnb_status nnb_run_create(const nnb_model *model, const nnb_options *options,
                           nnb_run **run_out, nnb_error *error)
 {
@@ -143,21 +133,7 @@ nnb_status nnb_run_create(const nnb_model *model, const nnb_options *options,
     run->threads = threads;
     run->tile_rows = tile_rows;
 
-    /* One aligned scratch area per thread, allocated once for all calls. */
-    run->scratch_stride = NNB_ROUND_UP(tile_rows * scratch_floats_per_row(model),
-                                       NNB_FLOATS_PER_LINE);
-    size_t bytes = (size_t)run->scratch_stride * (size_t)threads * sizeof(float);
-    if (bytes > 0) {
-        run->scratch = aligned_alloc(NNB_CACHE_LINE, bytes);
-        if (run->scratch == NULL) {
-            free(run);
-            return nnb_error_set(error, NNB_ERR_NO_MEMORY,
-                                 "out of memory allocating %zu bytes of scratch for %d threads x "
-                                 "%lld tile rows; lower --tile-rows",
-                                 bytes, threads, (long long)tile_rows);
-        }
-    }
-
+    /* Scratch is allocated by the first scoring call, sized for its plan. */
     *run_out = run;
     return NNB_OK;
 }

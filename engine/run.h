@@ -16,7 +16,8 @@ struct nnb_run {
     nnb_options options;
     int threads;            /* resolved worker thread count */
     int64_t tile_rows;      /* resolved rows per tile */
-    float *scratch;         /* threads x scratch_stride floats, cache-line aligned */
+    float *scratch;         /* threads x scratch_stride floats, cache-line aligned;
+                             * grown by the scoring calls as their plans need */
     int64_t scratch_stride; /* floats of scratch per thread, a multiple of a line */
 };
 

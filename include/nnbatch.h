@@ -123,6 +123,10 @@ const char *nnb_op_name(nnb_op op);
 typedef struct nnb_options {
     int threads;       /* worker threads; 0 = OMP_NUM_THREADS, else cores available */
     int64_t tile_rows; /* rows per tile; 0 = chosen from the layer widths */
+    /* Nonzero keeps subnormal floats. By default every worker sets
+     * flush-to-zero and denormals-are-zero while it scores (x86), because
+     * subnormal arithmetic can be 100 times slower. */
+    int keep_denormals;
     /* Called on the thread that drives the run after each block of rows;
      * may be NULL. rows_done counts rows scored so far. Returning nonzero
      * stops the run with NNB_ERR_CANCELLED (and no output file is left). */

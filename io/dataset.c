@@ -393,11 +393,30 @@ static nnb_status source_read(void *state, int64_t first, int64_t count, float *
     return nnb_io_dataset_read(state, first, count, features, ld, labels, error);
 }
 
+/* Rows per chunk of the features dataset, or 0 when it is not chunked. */
+static int64_t chunk_rows(const nnb_io_dataset_reader *reader)
+{
+    nnb_io_hdf5_quiet quiet;
+    nnb_io_hdf5_quiet_begin(&quiet);
+    int64_t rows = 0;
+    hid_t create = H5Dget_create_plist(reader->features);
+    if (create >= 0 && H5Pget_layout(create) == H5D_CHUNKED) {
+        hsize_t chunk[2] = {0, 0};
+        if (H5Pget_chunk(create, 2, chunk) == 2)
+            rows = (int64_t)chunk[0];
+    }
+    if (create >= 0)
+        H5Pclose(create);
+    nnb_io_hdf5_quiet_end(&quiet);
+    return rows;
+}
+
 nnb_row_source nnb_io_dataset_source(nnb_io_dataset_reader *reader)
 {
     nnb_row_source source = {
         .rows = reader->rows,
         .has_labels = reader->labels >= 0,
+        .block_alignment = chunk_rows(reader),
         .read = source_read,
         .state = reader,
     };

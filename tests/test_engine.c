@@ -8,6 +8,7 @@
 
 #include <CUnit/CUnit.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -265,9 +266,168 @@ static void test_run_option_errors(void)
     nnb_model_free(model);
 }
 
+/* ---- Files scored in several blocks -------------------------------------- */
+
+#define WIDE 1024
+#define WIDE_ROWS 2500
+
+static float wide_weight1[8 * WIDE], wide_bias1[8], wide_weight2[4 * 8], wide_bias2[4];
+
+/* A model wide enough that a few thousand rows span several blocks of the
+ * pipeline, so reads, scoring and writes of different blocks overlap. */
+static test_mlp wide_mlp(test_layer *storage)
+{
+    test_fill_random(wide_weight1, 8 * WIDE, 31, 0.1f);
+    test_fill_random(wide_bias1, 8, 32, 0.1f);
+    test_fill_random(wide_weight2, 4 * 8, 33, 0.5f);
+    test_fill_random(wide_bias2, 4, 34, 0.1f);
+    storage[0] = (test_layer){WIDE, 8, wide_weight1, wide_bias1, NNB_OP_RELU};
+    storage[1] = (test_layer){8, 4, wide_weight2, wide_bias2, NNB_OP_COUNT};
+    return (test_mlp){WIDE, storage, 2, 1};
+}
+
+/* Write WIDE_ROWS random rows and labels; label `bad_row` is set out of
+ * range when it is >= 0. */
+static void write_wide_data(const char *path, float *x, int32_t *labels, int bad_row)
+{
+    test_fill_random(x, (int64_t)WIDE_ROWS * WIDE, 35, 1.0f);
+    for (int i = 0; i < WIDE_ROWS; i++)
+        labels[i] = i % 4;
+    if (bad_row >= 0)
+        labels[bad_row] = 4;
+    CU_ASSERT_EQUAL_FATAL(test_write_matrix(path, 1, "x", WIDE_ROWS, WIDE, x), 0);
+    CU_ASSERT_EQUAL_FATAL(test_write_labels(path, "y", WIDE_ROWS, labels), 0);
+}
+
+static int cancel_after_first_block(void *user_data, int64_t rows_done, int64_t rows_total)
+{
+    (void)rows_total;
+    *(int64_t *)user_data = rows_done;
+    return 1;
+}
+
+/* Score the wide data file to `output` with the given options. */
+static nnb_status score_wide_file(const test_mlp *spec, const char *data, const char *output,
+                                  nnb_options *options, nnb_summary *summary, nnb_error *error)
+{
+    nnb_model *model = test_mlp_model(spec);
+    nnb_run *run = NULL;
+    nnb_status status = nnb_run_create(model, options, &run, error);
+    if (status == NNB_OK) {
+        nnb_file_request request = {data, "x", "y", output};
+        status = nnb_score_file(run, &request, summary, error);
+    }
+    nnb_run_free(run);
+    nnb_model_free(model);
+    return status;
+}
+
+static void test_file_blocks_match_array(void)
+{
+    test_layer storage[2];
+    test_mlp wide = wide_mlp(storage);
+    float *x = malloc(sizeof(float) * WIDE_ROWS * WIDE);
+    int32_t *labels = malloc(sizeof(int32_t) * WIDE_ROWS);
+    char data[600], output[600];
+    snprintf(data, sizeof data, "%s", test_temp_path("wide.h5"));
+    snprintf(output, sizeof output, "%s", test_temp_path("wide-out.h5"));
+    write_wide_data(data, x, labels, -1);
+
+    nnb_options options;
+    nnb_options_init(&options);
+    options.threads = 2;
+    options.tile_rows = 100;
+    nnb_summary file_summary;
+    nnb_error error;
+    CU_ASSERT_EQUAL_FATAL(score_wide_file(&wide, data, output, &options, &file_summary, &error),
+                          NNB_OK);
+
+    nnb_model *model = test_mlp_model(&wide);
+    nnb_run *run = NULL;
+    CU_ASSERT_EQUAL_FATAL(nnb_run_create(model, &options, &run, &error), NNB_OK);
+    float *expected = malloc(sizeof(float) * WIDE_ROWS * 4);
+    nnb_summary array_summary;
+    CU_ASSERT_EQUAL(nnb_score_array(run, WIDE_ROWS, x, WIDE, labels, 1, expected, 4,
+                                    &array_summary, &error),
+                    NNB_OK);
+
+    int64_t rows, cols;
+    float *probabilities = test_read_matrix(output, "probabilities", &rows, &cols);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(probabilities);
+    CU_ASSERT_EQUAL(rows, WIDE_ROWS);
+    CU_ASSERT_EQUAL(memcmp(probabilities, expected, sizeof(float) * WIDE_ROWS * 4), 0);
+    CU_ASSERT_EQUAL(memcmp(&file_summary.mean_loss, &array_summary.mean_loss, sizeof(double)), 0);
+    CU_ASSERT_EQUAL(file_summary.correct, array_summary.correct);
+
+    free(probabilities);
+    free(expected);
+    nnb_run_free(run);
+    nnb_model_free(model);
+    free(labels);
+    free(x);
+}
+
+static void test_late_bad_label_fails_cleanly(void)
+{
+    test_layer storage[2];
+    test_mlp wide = wide_mlp(storage);
+    float *x = malloc(sizeof(float) * WIDE_ROWS * WIDE);
+    int32_t *labels = malloc(sizeof(int32_t) * WIDE_ROWS);
+    char data[600], output[600];
+    snprintf(data, sizeof data, "%s", test_temp_path("wide-bad.h5"));
+    snprintf(output, sizeof output, "%s", test_temp_path("wide-bad-out.h5"));
+    write_wide_data(data, x, labels, 2400);
+
+    nnb_options options;
+    nnb_options_init(&options);
+    options.threads = 2;
+    options.tile_rows = 64;
+    nnb_summary summary;
+    nnb_error error;
+    CU_ASSERT_EQUAL(score_wide_file(&wide, data, output, &options, &summary, &error),
+                    NNB_ERR_LABEL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(error.message, "row 2400"));
+    CU_ASSERT_FALSE(test_file_exists(output));
+    free(labels);
+    free(x);
+}
+
+static void test_cancel_leaves_no_output(void)
+{
+    test_layer storage[2];
+    test_mlp wide = wide_mlp(storage);
+    float *x = malloc(sizeof(float) * WIDE_ROWS * WIDE);
+    int32_t *labels = malloc(sizeof(int32_t) * WIDE_ROWS);
+    char data[600], output[600];
+    snprintf(data, sizeof data, "%s", test_temp_path("wide-cancel.h5"));
+    snprintf(output, sizeof output, "%s", test_temp_path("wide-cancel-out.h5"));
+    write_wide_data(data, x, labels, -1);
+
+    int64_t rows_done = -1;
+    nnb_options options;
+    nnb_options_init(&options);
+    options.threads = 2;
+    options.progress = cancel_after_first_block;
+    options.progress_user_data = &rows_done;
+    nnb_summary summary;
+    nnb_error error;
+    CU_ASSERT_EQUAL(score_wide_file(&wide, data, output, &options, &summary, &error),
+                    NNB_ERR_CANCELLED);
+    CU_ASSERT_TRUE(rows_done > 0 && rows_done < WIDE_ROWS);
+    CU_ASSERT_FALSE(test_file_exists(output));
+    free(labels);
+    free(x);
+}
+
+static int engine_cleanup(void)
+{
+    test_temp_cleanup();
+    return 0;
+}
+
 int nnb_test_register_engine(void)
 {
-    CU_pSuite suite = CU_add_suite("engine", engine_setup, NULL);
+    CU_pSuite suite = CU_add_suite("engine", engine_setup, engine_cleanup);
     if (suite == NULL)
         return -1;
     int failed = 0;
@@ -278,5 +438,9 @@ int nnb_test_register_engine(void)
     failed |= CU_add_test(suite, "strided arrays", test_strided_arrays) == NULL;
     failed |= CU_add_test(suite, "array argument errors", test_array_argument_errors) == NULL;
     failed |= CU_add_test(suite, "run option errors", test_run_option_errors) == NULL;
+    failed |= CU_add_test(suite, "file blocks match array", test_file_blocks_match_array) == NULL;
+    failed |= CU_add_test(suite, "late bad label fails cleanly",
+                          test_late_bad_label_fails_cleanly) == NULL;
+    failed |= CU_add_test(suite, "cancel leaves no output", test_cancel_leaves_no_output) == NULL;
     return failed ? -1 : 0;
 }

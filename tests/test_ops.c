@@ -10,6 +10,7 @@
 #include <CUnit/CUnit.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Tolerance for results that are exact in decimal but rounded in float32. */
 #define FLOAT_TOLERANCE 1e-6
@@ -185,6 +186,29 @@ static void test_activation_limits(void)
     CU_ASSERT_EQUAL(y[2], -1.0f);
 }
 
+static void test_fused_bias_activation_bitwise(void)
+{
+    float x[3 * 40], b[40], fused[3 * 40], separate[3 * 40];
+    test_fill_random(x, 3 * 40, 5, 20.0f);
+    test_fill_random(b, 40, 6, 3.0f);
+    x[7] = NAN;
+    x[8] = INFINITY;
+    x[9] = -INFINITY;
+    const nnb_op activations[] = {NNB_OP_RELU, NNB_OP_SIGMOID, NNB_OP_TANH, NNB_OP_COUNT};
+
+    for (size_t a = 0; a < sizeof activations / sizeof activations[0]; a++) {
+        nnb_kernel_bias_activation(3, 40, x, 40, b, activations[a], fused, 40);
+        nnb_kernel_bias(3, 40, x, 40, b, separate, 40);
+        if (activations[a] == NNB_OP_RELU)
+            nnb_kernel_relu(3, 40, separate, 40, separate, 40);
+        else if (activations[a] == NNB_OP_SIGMOID)
+            nnb_kernel_sigmoid(3, 40, separate, 40, separate, 40);
+        else if (activations[a] == NNB_OP_TANH)
+            nnb_kernel_tanh(3, 40, separate, 40, separate, 40);
+        CU_ASSERT_EQUAL(memcmp(fused, separate, sizeof fused), 0);
+    }
+}
+
 static void test_softmax_extremes(void)
 {
     const float x[] = {
@@ -257,6 +281,8 @@ int nnb_test_register_ops(void)
     failed |= CU_add_test(suite, "batch equals rows", test_batch_equals_rows) == NULL;
     failed |= CU_add_test(suite, "activation values", test_activation_values) == NULL;
     failed |= CU_add_test(suite, "activation limits", test_activation_limits) == NULL;
+    failed |= CU_add_test(suite, "fused bias activation bitwise",
+                          test_fused_bias_activation_bitwise) == NULL;
     failed |= CU_add_test(suite, "softmax extremes", test_softmax_extremes) == NULL;
     failed |= CU_add_test(suite, "softmax undefined rows", test_softmax_undefined_rows) == NULL;
     failed |= CU_add_test(suite, "cross-entropy underflow", test_cross_entropy_underflow) == NULL;
