@@ -39,7 +39,7 @@ DATA_DIR  ?= data
 FASHION   = $(DATA_DIR)/fashion-mnist.h5
 MODEL     = models/fashion_mlp.h5
 
-.PHONY: all deps check test demo clean
+.PHONY: all deps check test check-asan demo clean
 
 all: $(LIB) $(CLI)
 
@@ -64,12 +64,20 @@ deps:
 	@sh tools/install-deps.sh
 
 # The test command of the README: install what is missing, build, run the
-# CUnit suites.
+# CUnit suites, then run them again under the sanitizers.
 check: deps
 	@$(MAKE) --no-print-directory test
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)-asan CFLAGS='$(ASAN_FLAGS)' test
 
 test: $(TEST)
 	NNB_CLI=$(CLI) NNB_PYTHON=$(PYTHON) $(TEST)
+
+# The whole test suite under AddressSanitizer and UndefinedBehaviorSanitizer,
+# built in its own directory so it never mixes with the normal build.
+ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+             -fno-sanitize-recover=undefined
+check-asan: deps
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)-asan CFLAGS='$(ASAN_FLAGS)' test
 
 # The main job: Fashion-MNIST test set through the committed model.
 demo: deps
@@ -84,6 +92,6 @@ $(FASHION): tools/fashion_mnist_to_h5.py
 	$(PYTHON) tools/fashion_mnist_to_h5.py --output $@
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(BUILD)-asan
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

@@ -205,6 +205,10 @@ static void print_summary(const nnb_summary *summary, const nnb_model *model,
     printf("GFLOP/s       %.2f\n", summary->flops / seconds * 1e-9);
     printf("threads       %d\n", nnb_run_threads(run));
     printf("tile rows     %lld\n", (long long)nnb_run_tile_rows(run));
+    if (summary->nonfinite_rows > 0) {
+        printf("non-finite    %lld rows hold NaN or infinity in their input or outputs\n",
+               (long long)summary->nonfinite_rows);
+    }
     if (summary->has_labels) {
         printf("mean loss     %.6f (cross-entropy)\n", summary->mean_loss);
         printf("accuracy      %.4f (%lld of %lld)\n", summary->accuracy,

@@ -66,6 +66,7 @@ typedef struct pipeline {
     block_slot slots[RING_SLOTS];
     double *loss;       /* per row of the block being scored */
     uint8_t *correct;   /* per row of the block being scored */
+    uint8_t *nonfinite; /* per row of the block being scored */
 
     /* `lock` protects every slot's state, `stop` and the first failure;
      * `changed` is broadcast whenever one of them changes. */
@@ -167,9 +168,25 @@ static void score_tile(const nnb_model *model, const nnb_plan *plan, const block
     }
 }
 
+/* Flag the rows of a tile that hold a NaN or infinity in their input or in
+ * any output the sink receives. */
+static void flag_nonfinite(const nnb_model *model, const nnb_row_sink *sink,
+                           const block_slot *block, int64_t row, int64_t rows, uint8_t *nonfinite)
+{
+    for (int64_t r = row; r < row + rows; r++) {
+        int bad = nnb_kernel_has_nonfinite(model->input_width, block->input + r * block->ld_input);
+        for (int s = 0; s < sink->output_count && !bad; s++) {
+            int64_t width = nnb_model_output_width(model, sink->outputs[s]);
+            bad = nnb_kernel_has_nonfinite(width, block->outputs[s] + r * block->ld_outputs[s]);
+        }
+        nonfinite[r] = (uint8_t)bad;
+    }
+}
+
 /* Score every tile of a block on the run's workers. */
-static void score_block(nnb_run *run, const nnb_plan *plan, const block_slot *block,
-                        double *loss, uint8_t *correct)
+static void score_block(nnb_run *run, const nnb_plan *plan, const nnb_row_sink *sink,
+                        const block_slot *block, double *loss, uint8_t *correct,
+                        uint8_t *nonfinite)
 {
     const nnb_model *model = run->model;
     int64_t tile_rows = run->tile_rows;
@@ -199,6 +216,7 @@ static void score_block(nnb_run *run, const nnb_plan *plan, const block_slot *bl
             int64_t row = t * tile_rows;
             int64_t rows = block->count - row < tile_rows ? block->count - row : tile_rows;
             score_tile(model, plan, block, scratch, tile_rows, &rntm, row, rows, loss, correct);
+            flag_nonfinite(model, sink, block, row, rows, nonfinite);
         }
 #if defined(__SSE2__)
         _mm_setcsr(saved_csr);
@@ -464,7 +482,7 @@ nnb_status nnb_engine_run(nnb_run *run, const nnb_row_source *source,
      * pointer arithmetic, so one slot is scored after another. */
     int threaded = source->view == NULL || sink->view == NULL;
     int slot_count = threaded ? RING_SLOTS : 1;
-    int ok = 1;
+    int ok = (p.nonfinite = aligned_array(p.block_rows, sizeof(uint8_t))) != NULL;
     for (int i = 0; i < slot_count && ok; i++)
         ok &= slot_alloc(&p.slots[i], model, source, sink, p.block_rows);
     if (plan.has_loss) {
@@ -495,6 +513,7 @@ nnb_status nnb_engine_run(nnb_run *run, const nnb_row_source *source,
 
     compensated_sum loss_sum = {0.0, 0.0};
     int64_t correct = 0;
+    int64_t nonfinite_rows = 0;
     for (int64_t k = 0; k < p.block_count; k++) {
         block_slot *slot = &p.slots[k % slot_count];
         if (threaded) {
@@ -507,7 +526,9 @@ nnb_status nnb_engine_run(nnb_run *run, const nnb_row_source *source,
             slot_bind(slot, model, source, sink, first, count);
         }
 
-        score_block(run, &plan, slot, p.loss, p.correct);
+        score_block(run, &plan, sink, slot, p.loss, p.correct, p.nonfinite);
+        for (int64_t r = 0; r < slot->count; r++)
+            nonfinite_rows += p.nonfinite[r];
 
         /* Add the losses in row order, whatever the tiling. */
         if (plan.has_loss) {
@@ -549,6 +570,7 @@ nnb_status nnb_engine_run(nnb_run *run, const nnb_row_source *source,
     summary->rows = source->rows;
     summary->flops = model->flops_per_row * (double)source->rows;
     summary->has_labels = plan.has_loss;
+    summary->nonfinite_rows = nonfinite_rows;
     if (plan.has_loss && source->rows > 0) {
         summary->mean_loss = (loss_sum.sum + loss_sum.compensation) / (double)source->rows;
         summary->correct = correct;
@@ -561,6 +583,7 @@ done:
         slot_free(&p.slots[i], sink->output_count);
     free(p.loss);
     free(p.correct);
+    free(p.nonfinite);
     nnb_plan_destroy(&plan);
     return status;
 }

@@ -187,3 +187,13 @@ void nnb_kernel_cross_entropy(int64_t rows, int64_t width, const float *z, int64
                      && row_argmax(zi, width) == labels[i];
     }
 }
+
+int nnb_kernel_has_nonfinite(int64_t width, const float *x)
+{
+    /* v - v is 0 for finite v and NaN for NaN or infinity; OR-ing the
+     * comparisons (not summing) lets the compiler vectorize the loop. */
+    int bad = 0;
+    for (int64_t j = 0; j < width; j++)
+        bad |= !(x[j] - x[j] == 0.0f);
+    return bad;
+}

@@ -45,4 +45,7 @@ void nnb_kernel_softmax(int64_t rows, int64_t width, const float *x, int64_t ldx
 void nnb_kernel_cross_entropy(int64_t rows, int64_t width, const float *z, int64_t ldz,
                               const int32_t *labels, double *loss, uint8_t *correct);
 
+/* Nonzero when any of the `width` values is NaN or infinite. */
+int nnb_kernel_has_nonfinite(int64_t width, const float *x);
+
 #endif

@@ -160,6 +160,7 @@ typedef struct nnb_summary {
     int64_t correct;       /* rows whose arg-max class equals the label */
     double accuracy;       /* correct / rows (has_labels only) */
     double flops;          /* matmul FLOPs performed */
+    int64_t nonfinite_rows; /* rows with a NaN or infinity in their input or outputs */
 } nnb_summary;
 
 /* Names of the datasets scored by nnb_score_file(). */

@@ -28,6 +28,8 @@ static nnb_status write_provenance(nnb_io_output *output, const nnb_run *run,
         status = nnb_io_output_set_int(output, "tile_rows", run->tile_rows, error);
     if (status == NNB_OK)
         status = nnb_io_output_set_int(output, "rows", summary->rows, error);
+    if (status == NNB_OK)
+        status = nnb_io_output_set_int(output, "nonfinite_rows", summary->nonfinite_rows, error);
     if (status == NNB_OK && summary->has_labels) {
         status = nnb_io_output_set_double(output, "mean_loss", summary->mean_loss, error);
         if (status == NNB_OK)

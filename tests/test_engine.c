@@ -247,6 +247,31 @@ static void test_array_argument_errors(void)
     nnb_model_free(model);
 }
 
+static void test_nonfinite_rows_counted(void)
+{
+    const float w[] = {2.0f, 2.0f, 2.0f, 0.5f, 0.5f, 0.5f};
+    const float b[] = {0.1f, -0.2f};
+    const test_layer layer = {3, 2, w, b, NNB_OP_COUNT};
+    const test_mlp linear = {3, &layer, 1, 0};
+    float x[8 * 3];
+    test_fill_random(x, 8 * 3, 41, 1.0f);
+    x[2 * 3 + 1] = NAN;                           /* input NaN */
+    x[4 * 3 + 0] = -INFINITY;                     /* input infinity */
+    x[6 * 3 + 0] = x[6 * 3 + 1] = 3e38f;          /* finite input, output overflows */
+
+    nnb_model *model = test_mlp_model(&linear);
+    nnb_run *run = NULL;
+    nnb_error error;
+    nnb_summary summary;
+    float out[8 * 2];
+    CU_ASSERT_EQUAL_FATAL(nnb_run_create(model, NULL, &run, &error), NNB_OK);
+    CU_ASSERT_EQUAL(nnb_score_array(run, 8, x, 3, NULL, 0, out, 2, &summary, &error), NNB_OK);
+    CU_ASSERT_EQUAL(summary.nonfinite_rows, 3);
+    CU_ASSERT_TRUE(isinf(out[6 * 2 + 0]));
+    nnb_run_free(run);
+    nnb_model_free(model);
+}
+
 static void test_run_option_errors(void)
 {
     nnb_model *model = test_mlp_model(&mlp);
@@ -438,6 +463,7 @@ int nnb_test_register_engine(void)
     failed |= CU_add_test(suite, "strided arrays", test_strided_arrays) == NULL;
     failed |= CU_add_test(suite, "array argument errors", test_array_argument_errors) == NULL;
     failed |= CU_add_test(suite, "run option errors", test_run_option_errors) == NULL;
+    failed |= CU_add_test(suite, "non-finite rows counted", test_nonfinite_rows_counted) == NULL;
     failed |= CU_add_test(suite, "file blocks match array", test_file_blocks_match_array) == NULL;
     failed |= CU_add_test(suite, "late bad label fails cleanly",
                           test_late_bad_label_fails_cleanly) == NULL;
