@@ -44,6 +44,8 @@ static const char score_usage[] =
     "                     available to the process)\n"
     "  --tile-rows R      rows per tile, the unit of work of one thread (default:\n"
     "                     chosen from the layer widths)\n"
+    "  --keep-denormals   keep subnormal floats (default: workers flush them to\n"
+    "                     zero, because subnormal arithmetic is much slower)\n"
     "  --quiet            print no progress line\n"
     "  --help             print this text\n";
 
@@ -141,6 +143,10 @@ static int parse_score_args(int argc, char **argv, score_args *args)
         }
         if (strcmp(arg, "--quiet") == 0) {
             args->quiet = 1;
+            continue;
+        }
+        if (strcmp(arg, "--keep-denormals") == 0) {
+            args->options.keep_denormals = 1;
             continue;
         }
         if (strncmp(arg, "--", 2) == 0) {

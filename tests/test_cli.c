@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define IN 12
@@ -239,6 +240,108 @@ static void test_files_identical_across_runs(void)
     free(base);
 }
 
+static void test_environment_does_not_change_results(void)
+{
+    float *base = score_to_file("env-base.h5", "1", "64");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(base);
+
+    /* Settings a user's shell may carry; none may change a result. */
+    setenv("OMP_NUM_THREADS", "3", 1);
+    setenv("BLIS_NUM_THREADS", "4", 1);
+    setenv("OMP_MAX_ACTIVE_LEVELS", "2", 1);
+    float *with_env = score_to_file("env-set.h5", "2", "33");
+    unsetenv("OMP_NUM_THREADS");
+    unsetenv("BLIS_NUM_THREADS");
+    unsetenv("OMP_MAX_ACTIVE_LEVELS");
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(with_env);
+    CU_ASSERT_EQUAL(memcmp(base, with_env, sizeof(float) * ROWS * CLASSES), 0);
+    free(with_env);
+    free(base);
+}
+
+/* Threads of process `pid` from /proc, or -1 once it has exited. */
+static int thread_count(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    int threads = -1;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (sscanf(line, "Threads: %d", &threads) == 1)
+            break;
+    }
+    fclose(f);
+    return threads;
+}
+
+/* Run the CLI and sample its thread count until it exits; returns the
+ * largest count seen, or -1 when the run failed. */
+static int run_cli_max_threads(const char *const *args)
+{
+    const char *argv[32];
+    int argc = 0;
+    argv[argc++] = cli_path();
+    for (int i = 0; args[i] != NULL && argc < 31; i++)
+        argv[argc++] = args[i];
+    argv[argc] = NULL;
+
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, STDOUT_FILENO);
+        dup2(null, STDERR_FILENO);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int max_threads = 0;
+    int status = 0;
+    for (;;) {
+        pid_t done = waitpid(pid, &status, WNOHANG);
+        if (done == pid)
+            break;
+        int threads = thread_count(pid);
+        if (threads > max_threads)
+            max_threads = threads;
+        struct timespec pause = {0, 200000};
+        nanosleep(&pause, NULL);
+    }
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? max_threads : -1;
+}
+
+static void test_thread_count_bounded(void)
+{
+    /* Enough rows at one row per tile for the run to last a while. */
+    const int64_t rows = 60000;
+    float *x = malloc(sizeof(float) * rows * IN);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(x);
+    test_fill_random(x, rows * IN, 51, 1.0f);
+    char data[600], output[600];
+    snprintf(data, sizeof data, "%s", test_temp_path("many-rows.h5"));
+    snprintf(output, sizeof output, "%s", test_temp_path("many-rows-out.h5"));
+    CU_ASSERT_EQUAL_FATAL(test_write_matrix(data, 1, "x", rows, IN, x), 0);
+    free(x);
+
+    /* BLIS would start 4 threads per call if it read this variable, and
+     * the OpenMP runtime would let them nest under the workers. */
+    setenv("BLIS_NUM_THREADS", "4", 1);
+    setenv("OMP_MAX_ACTIVE_LEVELS", "2", 1);
+    const char *args[] = {"score", model_path, data, "--input", "x", "--output", output,
+                          "--threads", "2", "--tile-rows", "1", NULL};
+    int max_threads = run_cli_max_threads(args);
+    unsetenv("BLIS_NUM_THREADS");
+    unsetenv("OMP_MAX_ACTIVE_LEVELS");
+
+    /* The main thread (also worker 0), one more worker, the reader and the
+     * writer. */
+    CU_ASSERT_TRUE(max_threads >= 1);
+    CU_ASSERT_TRUE(max_threads <= 4);
+    if (max_threads > 4)
+        fprintf(stderr, "\n  saw %d threads, expected at most 4\n", max_threads);
+}
+
 /* ---- Bad input ------------------------------------------------------------ */
 
 static char bad_output[600];
@@ -402,6 +505,9 @@ int nnb_test_register_cli(void)
     failed |= CU_add_test(suite, "without labels", test_without_labels) == NULL;
     failed |= CU_add_test(suite, "files identical across runs", test_files_identical_across_runs)
               == NULL;
+    failed |= CU_add_test(suite, "environment does not change results",
+                          test_environment_does_not_change_results) == NULL;
+    failed |= CU_add_test(suite, "thread count bounded", test_thread_count_bounded) == NULL;
     failed |= CU_add_test(suite, "missing files", test_missing_files) == NULL;
     failed |= CU_add_test(suite, "not HDF5", test_not_hdf5) == NULL;
     failed |= CU_add_test(suite, "missing dataset", test_missing_dataset) == NULL;
