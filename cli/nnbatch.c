@@ -59,13 +59,13 @@ static const char info_usage[] =
     "Options:\n"
     "  --help   print this text\n";
 
-/* Set by SIGINT or SIGTERM; the progress callback turns it into a cancel. */
+/* The signal (SIGINT, SIGTERM or SIGHUP) that asked the run to stop, or 0;
+ * the progress callback turns it into a cancel. */
 static volatile sig_atomic_t interrupted = 0;
 
 static void on_signal(int signal_number)
 {
-    (void)signal_number;
-    interrupted = 1;
+    interrupted = signal_number;
 }
 
 static double now_seconds(void)
@@ -128,8 +128,40 @@ typedef struct score_args {
     int quiet;
 } score_args;
 
+/* Store the value of option `name` (given as "--name VALUE" or
+ * "--name=VALUE") into the matching field of `args`. */
+static int set_score_option(score_args *args, const char *name, const char *value)
+{
+    long long number = 0;
+    if (strcmp(name, "--input") == 0) {
+        args->request.input_dataset = value;
+    } else if (strcmp(name, "--labels") == 0) {
+        args->request.labels_dataset = value;
+    } else if (strcmp(name, "--output") == 0) {
+        if (value[0] == '\0') {
+            fprintf(stderr, "nnbatch score: --output must name a file, got an empty string\n");
+            return -1;
+        }
+        args->request.output_path = value;
+    } else if (strcmp(name, "--threads") == 0) {
+        if (parse_count("--threads", value, 1, 1024, &number) != 0)
+            return -1;
+        args->options.threads = (int)number;
+    } else if (strcmp(name, "--tile-rows") == 0) {
+        if (parse_count("--tile-rows", value, 1, 1 << 20, &number) != 0)
+            return -1;
+        args->options.tile_rows = number;
+    }
+    return 0;
+}
+
 static int parse_score_args(int argc, char **argv, score_args *args)
 {
+    static const char *const value_options[] = {"--input", "--labels", "--output", "--threads",
+                                                "--tile-rows"};
+    enum { VALUE_OPTION_COUNT = sizeof value_options / sizeof value_options[0] };
+    int seen[VALUE_OPTION_COUNT] = {0};
+
     memset(args, 0, sizeof *args);
     nnb_options_init(&args->options);
     const char *positional[2] = {NULL, NULL};
@@ -149,41 +181,47 @@ static int parse_score_args(int argc, char **argv, score_args *args)
             args->options.keep_denormals = 1;
             continue;
         }
-        if (strncmp(arg, "--", 2) == 0) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "nnbatch score: option %s needs a value; see "
+        if (strncmp(arg, "--", 2) != 0) {
+            if (positional_count == 2) {
+                fprintf(stderr, "nnbatch score: unexpected argument '%s'; see "
                                 "'nnbatch score --help'\n", arg);
                 return -1;
             }
-            const char *value = argv[++i];
-            long long number = 0;
-            if (strcmp(arg, "--input") == 0) {
-                args->request.input_dataset = value;
-            } else if (strcmp(arg, "--labels") == 0) {
-                args->request.labels_dataset = value;
-            } else if (strcmp(arg, "--output") == 0) {
-                args->request.output_path = value;
-            } else if (strcmp(arg, "--threads") == 0) {
-                if (parse_count("--threads", value, 1, 1024, &number) != 0)
-                    return -1;
-                args->options.threads = (int)number;
-            } else if (strcmp(arg, "--tile-rows") == 0) {
-                if (parse_count("--tile-rows", value, 1, 1 << 20, &number) != 0)
-                    return -1;
-                args->options.tile_rows = number;
-            } else {
-                fprintf(stderr, "nnbatch score: unknown option %s; see 'nnbatch score --help'\n",
-                        arg);
-                return -1;
-            }
+            positional[positional_count++] = arg;
             continue;
         }
-        if (positional_count == 2) {
-            fprintf(stderr, "nnbatch score: unexpected argument '%s'; see "
-                            "'nnbatch score --help'\n", arg);
+
+        /* An option that takes a value: "--name VALUE" or "--name=VALUE". */
+        char name[32];
+        const char *equals = strchr(arg, '=');
+        size_t name_length = equals != NULL ? (size_t)(equals - arg) : strlen(arg);
+        snprintf(name, sizeof name, "%.*s", (int)name_length, arg);
+        int option = -1;
+        for (int k = 0; k < VALUE_OPTION_COUNT; k++) {
+            if (strcmp(name, value_options[k]) == 0)
+                option = k;
+        }
+        if (option < 0) {
+            fprintf(stderr, "nnbatch score: unknown option %s; see 'nnbatch score --help'\n",
+                    name);
             return -1;
         }
-        positional[positional_count++] = arg;
+        if (seen[option]++) {
+            fprintf(stderr, "nnbatch score: option %s is given twice; give it once\n", name);
+            return -1;
+        }
+        const char *value = NULL;
+        if (equals != NULL) {
+            value = equals + 1;
+        } else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
+            value = argv[++i];
+        } else {
+            fprintf(stderr, "nnbatch score: option %s needs a value; see "
+                            "'nnbatch score --help'\n", name);
+            return -1;
+        }
+        if (set_score_option(args, name, value) != 0)
+            return -1;
     }
 
     if (positional_count < 2) {
@@ -248,6 +286,7 @@ static int command_score(int argc, char **argv)
     sigemptyset(&action.sa_mask);
     sigaction(SIGINT, &action, NULL);
     sigaction(SIGTERM, &action, NULL);
+    sigaction(SIGHUP, &action, NULL);
 
     nnb_error error;
     nnb_model *model = NULL;
@@ -269,8 +308,14 @@ static int command_score(int argc, char **argv)
     exit_code = 0;
 
 done:
-    if (exit_code != 0)
+    if (exit_code != 0 && interrupted) {
+        /* 128 + signal number is the shell's convention for a killed job. */
+        fprintf(stderr, "nnbatch: interrupted by %s; %s, and no output file was written\n",
+                strsignal(interrupted), error.message);
+        exit_code = 128 + interrupted;
+    } else if (exit_code != 0) {
         fprintf(stderr, "nnbatch: error: %s\n", error.message);
+    }
     nnb_run_free(run);
     nnb_model_free(model);
     return exit_code;

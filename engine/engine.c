@@ -189,7 +189,7 @@ static void score_block(nnb_run *run, const nnb_plan *plan, const nnb_row_sink *
                         uint8_t *nonfinite)
 {
     const nnb_model *model = run->model;
-    int64_t tile_rows = run->tile_rows;
+    int64_t tile_rows = run->call_tile_rows;
     int64_t tiles = (block->count + tile_rows - 1) / tile_rows;
     int flush_denormals = !run->options.keep_denormals;
 
@@ -277,7 +277,7 @@ static int slot_alloc(block_slot *slot, const nnb_model *model, const nnb_row_so
  * alignment (its chunk rows) so each chunk is read by one block. */
 static int64_t choose_block_rows(const nnb_run *run, const nnb_row_source *source)
 {
-    int64_t group = run->tile_rows * run->threads;
+    int64_t group = run->call_tile_rows * run->threads;
     int64_t rows = BLOCK_INPUT_BYTES / (run->model->input_width * (int64_t)sizeof(float));
     rows = NNB_ROUND_UP(rows > group ? rows : group, group);
     if (source->block_alignment > 1)
@@ -427,7 +427,7 @@ static void compensated_add(compensated_sum *s, double value)
  * for every worker. It only grows, so repeated calls reuse it. */
 static nnb_status reserve_scratch(nnb_run *run, int64_t floats_per_row, nnb_error *error)
 {
-    int64_t stride = NNB_ROUND_UP(floats_per_row * run->tile_rows, NNB_FLOATS_PER_LINE);
+    int64_t stride = NNB_ROUND_UP(floats_per_row * run->call_tile_rows, NNB_FLOATS_PER_LINE);
     if (stride <= run->scratch_stride && run->scratch != NULL)
         return NNB_OK;
 
@@ -438,7 +438,7 @@ static nnb_status reserve_scratch(nnb_run *run, int64_t floats_per_row, nnb_erro
         return nnb_error_set(error, NNB_ERR_NO_MEMORY,
                              "out of memory allocating %zu bytes of scratch for %d threads x "
                              "%lld tile rows; lower the tile rows",
-                             bytes, run->threads, (long long)run->tile_rows);
+                             bytes, run->threads, (long long)run->call_tile_rows);
     }
     free(run->scratch);
     run->scratch = scratch;
@@ -464,6 +464,11 @@ nnb_status nnb_engine_run(nnb_run *run, const nnb_row_source *source,
                              "output needs labels: node '%s' (cross_entropy) reads input '%s'",
                              model->nodes[model->loss_node].name, model->labels_name);
     }
+    /* A tile larger than each worker's share of the rows only costs
+     * memory; results do not depend on the tile size. */
+    int64_t share = (source->rows + run->threads - 1) / run->threads;
+    run->call_tile_rows = run->tile_rows < share ? run->tile_rows : (share > 0 ? share : 1);
+
     status = reserve_scratch(run, plan.scratch_floats_per_row, error);
     if (status != NNB_OK) {
         nnb_plan_destroy(&plan);

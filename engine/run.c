@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <omp.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,14 +67,18 @@ nnb_status nnb_engine_resolve_threads(int requested, int *threads, nnb_error *er
     }
     if (requested > 0) {
         *threads = requested;
-        return NNB_OK;
+    } else {
+        nnb_status status = threads_from_environment(threads, error);
+        if (status != NNB_OK)
+            return status;
+        if (*threads == 0)
+            *threads = available_cpus();
     }
 
-    nnb_status status = threads_from_environment(threads, error);
-    if (status != NNB_OK || *threads > 0)
-        return status;
-
-    *threads = available_cpus();
+    /* OMP_THREAD_LIMIT caps every team; report the count that will run. */
+    int limit = omp_get_thread_limit();
+    if (limit > 0 && *threads > limit)
+        *threads = limit;
     return NNB_OK;
 }
 

@@ -16,6 +16,7 @@ struct nnb_run {
     nnb_options options;
     int threads;            /* resolved worker thread count */
     int64_t tile_rows;      /* resolved rows per tile */
+    int64_t call_tile_rows; /* rows per tile in the current call, at most tile_rows */
     float *scratch;         /* threads x scratch_stride floats, cache-line aligned;
                              * grown by the scoring calls as their plans need */
     int64_t scratch_stride; /* floats of scratch per thread, a multiple of a line */

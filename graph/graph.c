@@ -385,6 +385,20 @@ static nnb_status resolve_node_params(graph_builder *builder, int node, const nn
         if (param->data == NULL)
             return node_error(builder, node, "parameter '%s' has no data", spec->name);
 
+        /* A NaN or infinite weight would turn every row it touches into NaN
+         * without any other sign, so such a model is rejected. */
+        int64_t count = param->rank == 2 ? param->dims[0] * param->dims[1] : param->dims[0];
+        for (int64_t e = 0; e < count; e++) {
+            float v = param->data[e];
+            if (!(v - v == 0.0f)) {
+                return node_error(builder, node,
+                                  "parameter '%s' holds a non-finite value (%g) at flat index "
+                                  "%lld; the model file is damaged or was saved after training "
+                                  "diverged",
+                                  spec->name, (double)v, (long long)e);
+            }
+        }
+
         builder->params[node][p] = param;
     }
     return NNB_OK;

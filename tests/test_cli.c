@@ -484,6 +484,24 @@ static void test_bad_options(void)
     expect_failure(unknown, output, "unknown option --fast");
     const char *no_input[] = {"score", model_path, data_path, "--output", output, NULL};
     expect_failure(no_input, output, "--input and --output are required");
+    const char *missing_value[] = {"score", model_path, data_path, "--input", "--output",
+                                   output, NULL};
+    expect_failure(missing_value, output, "option --input needs a value");
+    const char *twice[] = {"score", model_path, data_path, "--input", "/data/x", "--input",
+                           "/data/x", "--output", output, NULL};
+    expect_failure(twice, output, "option --input is given twice");
+    const char *empty_output[] = {"score", model_path, data_path, "--input", "/data/x",
+                                  "--output=", NULL};
+    expect_failure(empty_output, output, "--output must name a file");
+
+    /* The --name=value form is accepted too. */
+    char output_option[700];
+    snprintf(output_option, sizeof output_option, "--output=%s", output);
+    const char *with_equals[] = {"score", model_path, data_path, "--input=/data/x",
+                                 output_option, "--threads=2", NULL};
+    CU_ASSERT_EQUAL(run_cli(with_equals), 0);
+    CU_ASSERT_TRUE(test_file_exists(output));
+    remove(output);
 }
 
 static void test_info(void)

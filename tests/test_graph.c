@@ -8,6 +8,7 @@
 #include "suites.h"
 
 #include <CUnit/CUnit.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -412,6 +413,19 @@ static void test_wrong_rank(void)
                                                "needs rank 1", NULL});
 }
 
+static void test_non_finite_parameter(void)
+{
+    nnb_graph_desc desc;
+    describe_mlp(&desc, 0);
+    find_node_desc(&desc, "dense2")->params[0].data[3] = NAN;
+    expect_model_error(&desc, (const char *[]){"node 'dense2' (matmul)", "parameter 'weight'",
+                                               "non-finite value (nan)", "flat index 3", NULL});
+
+    describe_mlp(&desc, 0);
+    find_node_desc(&desc, "logits")->params[0].data[0] = -INFINITY;
+    expect_model_error(&desc, (const char *[]){"node 'logits' (bias)", "(-inf)", NULL});
+}
+
 static void test_wrong_input_count(void)
 {
     nnb_graph_desc desc;
@@ -538,6 +552,7 @@ int nnb_test_register_graph(void)
         {"duplicate name", test_duplicate_name},
         {"shape mismatch", test_shape_mismatch},
         {"wrong rank", test_wrong_rank},
+        {"non-finite parameter", test_non_finite_parameter},
         {"wrong input count", test_wrong_input_count},
         {"unused parameter", test_unused_parameter},
         {"output not a node", test_output_not_a_node},
