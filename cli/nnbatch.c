@@ -1,9 +1,13 @@
 /*
- * nnbatch command-line program: `nnbatch score` and `nnbatch info`.
+ * nnbatch command-line program: `nnbatch score`, `nnbatch info` and
+ * `nnbatch convert`.
  * Results go to stdout, errors and progress to stderr; every failure exits
  * with status 1 (2 for a usage error) after one message.
  */
 #include "nnbatch.h"
+
+#include "io/keras.h"
+#include "io/model_write.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -24,6 +28,7 @@ static const char main_usage[] =
     "Commands:\n"
     "  score   score the rows of an HDF5 dataset and write the model's outputs\n"
     "  info    print a model's graph, shapes, parameter count and FLOPs per row\n"
+    "  convert write a Keras .h5 model in nnbatch's own model format\n"
     "\n"
     "Run 'nnbatch COMMAND --help' for a command's options.\n"
     "Options: --help (this text), --version (the nnbatch version).\n";
@@ -37,8 +42,9 @@ static const char score_usage[] =
     "\n"
     "Options:\n"
     "  --input DATASET    input dataset, (rows x features), any numeric type (required)\n"
-    "  --labels DATASET   class indices, (rows) or (rows x 1); adds the loss\n"
-    "                     outputs and prints mean cross-entropy and accuracy\n"
+    "  --labels DATASET   class indices, (rows) or (rows x 1), or one-hot\n"
+    "                     (rows x classes); adds the loss outputs and prints mean\n"
+    "                     cross-entropy and accuracy\n"
     "  --output PATH      output HDF5 file (required)\n"
     "  --threads N        worker threads (default: OMP_NUM_THREADS, else the CPUs\n"
     "                     available to the process)\n"
@@ -58,6 +64,20 @@ static const char info_usage[] =
     "\n"
     "Options:\n"
     "  --help   print this text\n";
+
+static const char convert_usage[] =
+    "Usage: nnbatch convert KERAS.h5 OUT.h5 [--keras-config MODEL.json]\n"
+    "\n"
+    "Loads a Keras legacy HDF5 file (saved by model.save() or model.save_weights()\n"
+    "with Keras 1.x to 3.x) and writes the same graph to OUT.h5 in nnbatch's model\n"
+    "format (docs/model-format.md). OUT.h5 is replaced only when the conversion\n"
+    "succeeds. nnbatch score and nnbatch info also read Keras files directly.\n"
+    "\n"
+    "Options:\n"
+    "  --keras-config MODEL.json   the architecture, as written by model.to_json();\n"
+    "                              required for a file of weights only, and used in\n"
+    "                              place of the file's own architecture otherwise\n"
+    "  --help                      print this text\n";
 
 /* The signal (SIGINT, SIGTERM or SIGHUP) that asked the run to stop, or 0;
  * the progress callback turns it into a cancel. */
@@ -355,6 +375,8 @@ static int command_info(int argc, char **argv)
 
     char shape[64];
     printf("model         %s\n", path);
+    if (nnb_model_origin(model) != NULL)
+        printf("saved by      %s\n", nnb_model_origin(model));
     format_shape(shape, sizeof shape, nnb_model_input_width(model));
     printf("features      %s\n", shape);
     if (nnb_model_label_classes(model) > 0)
@@ -384,6 +406,85 @@ static int command_info(int argc, char **argv)
     return 0;
 }
 
+static int command_convert(int argc, char **argv)
+{
+    const char *positional[2] = {NULL, NULL};
+    int positional_count = 0;
+    const char *config_path = NULL;
+
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            fputs(convert_usage, stdout);
+            return 0;
+        }
+        if (strncmp(arg, "--", 2) != 0) {
+            if (positional_count == 2) {
+                fprintf(stderr, "nnbatch convert: unexpected argument '%s'; see "
+                                "'nnbatch convert --help'\n", arg);
+                return EXIT_USAGE;
+            }
+            positional[positional_count++] = arg;
+            continue;
+        }
+
+        /* The one option takes a value: "--keras-config PATH" or
+         * "--keras-config=PATH". */
+        static const char option[] = "--keras-config";
+        size_t length = sizeof option - 1;
+        if (strncmp(arg, option, length) != 0 || (arg[length] != '\0' && arg[length] != '=')) {
+            fprintf(stderr, "nnbatch convert: unknown option %s; see 'nnbatch convert --help'\n",
+                    arg);
+            return EXIT_USAGE;
+        }
+        if (config_path != NULL) {
+            fprintf(stderr, "nnbatch convert: option %s is given twice; give it once\n", option);
+            return EXIT_USAGE;
+        }
+        if (arg[length] == '=') {
+            config_path = arg + length + 1;
+        } else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
+            config_path = argv[++i];
+        } else {
+            fprintf(stderr, "nnbatch convert: option %s needs a value; see "
+                            "'nnbatch convert --help'\n", option);
+            return EXIT_USAGE;
+        }
+        if (config_path[0] == '\0') {
+            fprintf(stderr, "nnbatch convert: %s must name a file, got an empty string\n",
+                    option);
+            return EXIT_USAGE;
+        }
+    }
+    if (positional_count < 2) {
+        fprintf(stderr, "nnbatch convert: give KERAS.h5 and OUT.h5; see "
+                        "'nnbatch convert --help'\n");
+        return EXIT_USAGE;
+    }
+
+    nnb_error error;
+    nnb_model *model = NULL;
+    if (nnb_model_load_keras(positional[0], config_path, &model, &error) != NNB_OK) {
+        fprintf(stderr, "nnbatch: error: %s\n", error.message);
+        return 1;
+    }
+
+    char description[1024];
+    snprintf(description, sizeof description, "converted by nnbatch %s from %s (saved by %s)",
+             nnb_version(), positional[0], nnb_model_origin(model));
+    int exit_code = 0;
+    if (nnb_model_save(model, positional[1], description, &error) != NNB_OK) {
+        fprintf(stderr, "nnbatch: error: %s\n", error.message);
+        exit_code = 1;
+    } else {
+        printf("wrote %s: %d nodes, %lld parameters, from %s (saved by %s)\n", positional[1],
+               nnb_model_node_count(model), (long long)nnb_model_parameter_count(model),
+               positional[0], nnb_model_origin(model));
+    }
+    nnb_model_free(model);
+    return exit_code;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -404,6 +505,8 @@ int main(int argc, char **argv)
         return command_score(argc - 2, argv + 2);
     if (strcmp(command, "info") == 0)
         return command_info(argc - 2, argv + 2);
+    if (strcmp(command, "convert") == 0)
+        return command_convert(argc - 2, argv + 2);
 
     fprintf(stderr, "nnbatch: unknown command '%s'; run 'nnbatch --help'\n", command);
     return EXIT_USAGE;

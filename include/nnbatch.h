@@ -167,7 +167,8 @@ typedef struct nnb_summary {
 typedef struct nnb_file_request {
     const char *data_path;      /* HDF5 file holding the rows */
     const char *input_dataset;  /* rows x features dataset, any numeric type */
-    const char *labels_dataset; /* class indices, (rows) or (rows, 1); may be NULL */
+    const char *labels_dataset; /* class indices, (rows) or (rows, 1), or one-hot
+                                 * (rows, classes); may be NULL */
     const char *output_path;    /* new HDF5 file; replaced only on success */
 } nnb_file_request;
 

@@ -4,6 +4,7 @@
 #include "hdf5_util.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,11 +24,12 @@ struct nnb_io_dataset_reader {
     hid_t labels;
     hid_t labels_space;
     int labels_rank;
+    int64_t label_columns;    /* 1 for class indices, `classes` for one-hot rows */
     int64_t rows;
     int64_t width;
     int64_t classes;
     double *label_values;     /* staging for one block of labels */
-    int64_t label_capacity;
+    int64_t label_capacity;   /* capacity of label_values, in rows */
 };
 
 static char *copy_string(const char *text)
@@ -39,9 +41,12 @@ static char *copy_string(const char *text)
     return copy;
 }
 
-/* Dataset access properties with a chunk cache that holds every chunk one
- * row of chunks spans, twice over, so a block that ends inside a chunk row
- * finds it cached when the next block starts. */
+/* Dataset access properties whose chunk cache fits two rows of chunks (a row
+ * of chunks is every chunk that covers one range of rows). A block that ends
+ * inside a chunk row then finds that row cached when the next block starts.
+ * The engine aligns blocks to the feature chunks but not to the labels'
+ * chunks, so this matters for labels. Returns a negative id on failure, and
+ * the caller then keeps HDF5's default cache. */
 static hid_t chunk_cache_access(hid_t dataset)
 {
     hid_t access = H5Dget_access_plist(dataset);
@@ -52,20 +57,31 @@ static hid_t chunk_cache_access(hid_t dataset)
     if (access < 0 || create < 0 || type < 0 || space < 0)
         goto done;
 
-    if (H5Pget_layout(create) == H5D_CHUNKED && H5Sget_simple_extent_ndims(space) == 2) {
-        hsize_t chunk[2], dims[2];
-        H5Pget_chunk(create, 2, chunk);
-        H5Sget_simple_extent_dims(space, dims, NULL);
-        size_t chunk_bytes = (size_t)(chunk[0] * chunk[1]) * H5Tget_size(type);
-        size_t chunks_across = (size_t)((dims[1] + chunk[1] - 1) / chunk[1]);
-        size_t bytes = 2 * chunks_across * chunk_bytes;
-        if (bytes < CHUNK_CACHE_MIN_BYTES)
-            bytes = CHUNK_CACHE_MIN_BYTES;
-        if (bytes > CHUNK_CACHE_MAX_BYTES)
-            bytes = CHUNK_CACHE_MAX_BYTES;
+    int rank = H5Sget_simple_extent_ndims(space);
+    if (H5Pget_layout(create) == H5D_CHUNKED && rank >= 1 && rank <= H5S_MAX_RANK) {
+        hsize_t chunk[H5S_MAX_RANK], dims[H5S_MAX_RANK];
+        if (H5Pget_chunk(create, rank, chunk) != rank
+            || H5Sget_simple_extent_dims(space, dims, NULL) < 0)
+            goto done;
+
+        /* In double, so that no product of dimensions can overflow. */
+        double chunk_bytes = (double)H5Tget_size(type);
+        double chunks_across = 1.0;
+        for (int d = 0; d < rank; d++) {
+            chunk_bytes *= (double)chunk[d];
+            if (d > 0)
+                chunks_across *= (double)((dims[d] + chunk[d] - 1) / chunk[d]);
+        }
+        double bytes = 2.0 * chunks_across * chunk_bytes;
+        if (bytes < (double)CHUNK_CACHE_MIN_BYTES)
+            bytes = (double)CHUNK_CACHE_MIN_BYTES;
+        if (bytes > (double)CHUNK_CACHE_MAX_BYTES)
+            bytes = (double)CHUNK_CACHE_MAX_BYTES;
+
         /* HDF5 advises about 100 hash slots per cached chunk; a prime
          * count spreads the chunk indices. */
-        H5Pset_chunk_cache(access, 100003, bytes, 1.0);
+        if (H5Pset_chunk_cache(access, 100003, (size_t)bytes, 1.0) < 0)
+            goto done;
     }
     result = access;
     access = H5I_INVALID_HID;
@@ -91,17 +107,29 @@ static nnb_status open_numeric(const nnb_io_dataset_reader *reader, const char *
     *dataset = H5I_INVALID_HID;
     *space = H5I_INVALID_HID;
 
+    /* H5Lexists also fails when a group on the path is missing, so any
+     * failure there reads as "not found". A link whose object cannot be
+     * read points at a damaged object header. */
     htri_t exists = H5Lexists(reader->file, name, H5P_DEFAULT);
-    if (exists <= 0 || H5Oexists_by_name(reader->file, name, H5P_DEFAULT) <= 0) {
+    htri_t object = exists > 0 ? H5Oexists_by_name(reader->file, name, H5P_DEFAULT) : 0;
+    H5O_info_t info;
+    herr_t got_info = object > 0 ? H5Oget_info_by_name(reader->file, name, &info, H5P_DEFAULT)
+                                 : -1;
+    if (exists <= 0 || object == 0) {
         return nnb_error_set(error, NNB_ERR_FORMAT,
                              "%s: %s dataset '%s' not found; list the file's datasets "
                              "with h5ls -r",
                              reader->path, role, name);
     }
-
-    H5O_info_t info;
-    if (H5Oget_info_by_name(reader->file, name, &info, H5P_DEFAULT) < 0
-        || info.type != H5O_TYPE_DATASET) {
+    if (object < 0 || got_info < 0) {
+        char detail[256];
+        nnb_io_hdf5_error_detail(detail, sizeof detail);
+        return nnb_error_set(error, NNB_ERR_IO,
+                             "%s: cannot read the object header of %s dataset '%s': %s; the "
+                             "file may be corrupted",
+                             reader->path, role, name, detail);
+    }
+    if (info.type != H5O_TYPE_DATASET) {
         return nnb_error_set(error, NNB_ERR_FORMAT, "%s: '%s' is not a dataset (a group?)",
                              reader->path, name);
     }
@@ -125,6 +153,14 @@ static nnb_status open_numeric(const nnb_io_dataset_reader *reader, const char *
                              reader->path, role, name, nnb_io_hdf5_class_name(type_class));
     }
 
+    char what[300];
+    snprintf(what, sizeof what, "%s dataset '%s'", role, name);
+    nnb_status status = nnb_io_hdf5_check_filters(dataset_id, reader->path, what, error);
+    if (status != NNB_OK) {
+        H5Dclose(dataset_id);
+        return status;
+    }
+
     /* Reopen with a chunk cache sized for block reads. */
     hid_t access = chunk_cache_access(dataset_id);
     if (access >= 0) {
@@ -146,6 +182,18 @@ static nnb_status open_numeric(const nnb_io_dataset_reader *reader, const char *
     return NNB_OK;
 }
 
+/* Write `dims` as "(4, 28, 28)" into `buffer`. */
+static void format_shape(char *buffer, size_t size, int rank, const hsize_t *dims)
+{
+    size_t used = (size_t)snprintf(buffer, size, "(");
+    for (int d = 0; d < rank && used < size; d++) {
+        used += (size_t)snprintf(buffer + used, size - used, "%s%llu", d > 0 ? ", " : "",
+                                 (unsigned long long)dims[d]);
+    }
+    if (used < size)
+        snprintf(buffer + used, size - used, ")");
+}
+
 static nnb_status check_features(nnb_io_dataset_reader *reader, nnb_error *error)
 {
     int rank = H5Sget_simple_extent_ndims(reader->features_space);
@@ -155,27 +203,39 @@ static nnb_status check_features(nnb_io_dataset_reader *reader, nnb_error *error
                              reader->path, reader->features_name);
     }
 
-    if (rank != 2) {
-        if (rank > 2) {
-            unsigned long long per_row = 1;
-            for (int d = 1; d < rank; d++)
-                per_row *= dims[d];
-            return nnb_error_set(error, NNB_ERR_SHAPE,
-                                 "%s: input dataset '%s' has rank %d; nnbatch reads "
-                                 "(rows, features): reshape it to (%llu, %llu)",
-                                 reader->path, reader->features_name, rank,
-                                 (unsigned long long)dims[0], per_row);
-        }
+    if (rank == 0) {
         return nnb_error_set(error, NNB_ERR_SHAPE,
-                             "%s: input dataset '%s' has rank %d; nnbatch reads "
-                             "(rows, features), a rank-2 dataset",
-                             reader->path, reader->features_name, rank);
+                             "%s: input dataset '%s' is a scalar (rank 0); nnbatch reads a "
+                             "rank-2 (rows, features) dataset",
+                             reader->path, reader->features_name);
+    }
+    if (rank == 1) {
+        return nnb_error_set(error, NNB_ERR_SHAPE,
+                             "%s: input dataset '%s' has rank 1, shape (%llu); nnbatch reads "
+                             "(rows, features): for one feature per row, reshape it to "
+                             "(%llu, 1)",
+                             reader->path, reader->features_name,
+                             (unsigned long long)dims[0], (unsigned long long)dims[0]);
+    }
+    if (rank > 2) {
+        char shape[200];
+        format_shape(shape, sizeof shape, rank, dims);
+        unsigned long long per_row = 1;
+        for (int d = 1; d < rank; d++)
+            per_row *= dims[d];
+        return nnb_error_set(error, NNB_ERR_SHAPE,
+                             "%s: input dataset '%s' has rank %d, shape %s; nnbatch reads "
+                             "(rows, features): reshape it to (%llu, %llu), which keeps each "
+                             "row's values in C order (numpy: x.reshape(len(x), -1))",
+                             reader->path, reader->features_name, rank, shape,
+                             (unsigned long long)dims[0], per_row);
     }
 
     reader->rows = (int64_t)dims[0];
     if (dims[0] == 0 || dims[1] == 0) {
         return nnb_error_set(error, NNB_ERR_SHAPE,
-                             "%s: input dataset '%s' is empty (shape %llu x %llu)",
+                             "%s: input dataset '%s' is empty (shape %llu x %llu); nnbatch "
+                             "needs at least one row and one feature",
                              reader->path, reader->features_name,
                              (unsigned long long)dims[0], (unsigned long long)dims[1]);
     }
@@ -189,6 +249,8 @@ static nnb_status check_features(nnb_io_dataset_reader *reader, nnb_error *error
     return NNB_OK;
 }
 
+/* Accept labels as class indices, (rows) or (rows, 1), or as one-hot rows,
+ * (rows, classes). A model with one class reads (rows, 1) as indices. */
 static nnb_status check_labels(nnb_io_dataset_reader *reader, nnb_error *error)
 {
     int rank = H5Sget_simple_extent_ndims(reader->labels_space);
@@ -197,11 +259,18 @@ static nnb_status check_labels(nnb_io_dataset_reader *reader, nnb_error *error)
         return nnb_error_set(error, NNB_ERR_IO, "%s: cannot read the shape of dataset '%s'",
                              reader->path, reader->labels_name);
     }
-    if (rank != 1 && !(rank == 2 && dims[1] == 1)) {
+
+    int indices = rank == 1 || (rank == 2 && dims[1] == 1);
+    int one_hot = rank == 2 && reader->classes > 1 && dims[1] == (hsize_t)reader->classes;
+    if (!indices && !one_hot) {
+        char shape[200];
+        format_shape(shape, sizeof shape, rank, dims);
         return nnb_error_set(error, NNB_ERR_SHAPE,
-                             "%s: labels dataset '%s' must have shape (rows) or (rows, 1) "
-                             "of class indices",
-                             reader->path, reader->labels_name);
+                             "%s: labels dataset '%s' has shape %s; nnbatch reads class "
+                             "indices as (rows) or (rows, 1), or one-hot rows as (rows, %lld) "
+                             "for the model's %lld classes",
+                             reader->path, reader->labels_name, shape,
+                             (long long)reader->classes, (long long)reader->classes);
     }
     if ((int64_t)dims[0] != reader->rows) {
         return nnb_error_set(error, NNB_ERR_SHAPE,
@@ -211,6 +280,7 @@ static nnb_status check_labels(nnb_io_dataset_reader *reader, nnb_error *error)
                              reader->features_name, (long long)reader->rows);
     }
     reader->labels_rank = rank;
+    reader->label_columns = one_hot ? reader->classes : 1;
     return NNB_OK;
 }
 
@@ -298,40 +368,54 @@ int64_t nnb_io_dataset_rows(const nnb_io_dataset_reader *reader)
 }
 
 /* Read `count` rows starting at `first` of a dataset whose second dimension
- * (if any) is `columns`, into memory with row stride `ld` of type `memory`. */
+ * (if any) is `columns`, into memory with row stride `ld` of type `memory`.
+ * On failure, copies HDF5's message into `detail` before closing anything,
+ * because every HDF5 call, H5Sclose included, clears the error stack. */
 static herr_t read_rows(hid_t dataset, hid_t file_space, int rank, int64_t first,
-                        int64_t count, int64_t columns, int64_t ld, hid_t memory, void *buffer)
+                        int64_t count, int64_t columns, int64_t ld, hid_t memory, void *buffer,
+                        char *detail, size_t detail_size)
 {
     hsize_t start[2] = {(hsize_t)first, 0};
     hsize_t size[2] = {(hsize_t)count, (hsize_t)columns};
-    if (H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start, NULL, size, NULL) < 0)
-        return -1;
-
     hsize_t memory_dims[2] = {(hsize_t)count, (hsize_t)ld};
-    hid_t memory_space = H5Screate_simple(rank, memory_dims, NULL);
-    if (memory_space < 0)
-        return -1;
-    herr_t result = 0;
-    if (rank == 2 && ld != columns) {
+    hid_t memory_space = H5I_INVALID_HID;
+    herr_t result = H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start, NULL, size, NULL);
+    if (result >= 0) {
+        memory_space = H5Screate_simple(rank, memory_dims, NULL);
+        result = memory_space >= 0 ? 0 : -1;
+    }
+    if (result >= 0 && rank == 2 && ld != columns) {
         hsize_t origin[2] = {0, 0};
         result = H5Sselect_hyperslab(memory_space, H5S_SELECT_SET, origin, NULL, size, NULL);
     }
     if (result >= 0)
         result = H5Dread(dataset, memory, memory_space, file_space, H5P_DEFAULT, buffer);
-    H5Sclose(memory_space);
+
+    if (result < 0)
+        nnb_io_hdf5_error_detail(detail, detail_size);
+    if (memory_space >= 0)
+        H5Sclose(memory_space);
     return result;
 }
 
 /* Convert one block of label values to class indices, rejecting values that
  * are not whole numbers inside the class range. */
-static nnb_status convert_labels(nnb_io_dataset_reader *reader, int64_t first, int64_t count,
-                                 int32_t *labels, nnb_error *error)
+static nnb_status convert_indices(const nnb_io_dataset_reader *reader, int64_t first,
+                                  int64_t count, int32_t *labels, nnb_error *error)
 {
     for (int64_t i = 0; i < count; i++) {
         double value = reader->label_values[i];
-        if (!(value >= 0.0 && value < (double)reader->classes) || value != floor(value)) {
+        if (value == value && isfinite(value) && value != floor(value)) {
             return nnb_error_set(error, NNB_ERR_LABEL,
-                                 "%s: labels dataset '%s' row %lld: label %g is outside the "
+                                 "%s: labels dataset '%s' row %lld: label %.17g is not a whole "
+                                 "number; labels are class indices 0 to %lld",
+                                 reader->path, reader->labels_name, (long long)(first + i),
+                                 value, (long long)reader->classes - 1);
+        }
+        if (!(value >= 0.0 && value < (double)reader->classes)) {
+            /* %.17g shows integers up to 2^53 exactly, unlike %g. */
+            return nnb_error_set(error, NNB_ERR_LABEL,
+                                 "%s: labels dataset '%s' row %lld: label %.17g is outside the "
                                  "class range 0 to %lld of the model",
                                  reader->path, reader->labels_name, (long long)(first + i),
                                  value, (long long)reader->classes - 1);
@@ -341,6 +425,79 @@ static nnb_status convert_labels(nnb_io_dataset_reader *reader, int64_t first, i
     return NNB_OK;
 }
 
+/* Convert one block of one-hot rows to class indices. A row must contain
+ * exactly one 1 and zeros elsewhere. Soft labels (0.9, 0.05, ...) are
+ * rejected rather than rounded, because their cross-entropy differs. */
+static nnb_status convert_one_hot(const nnb_io_dataset_reader *reader, int64_t first,
+                                  int64_t count, int32_t *labels, nnb_error *error)
+{
+    int64_t classes = reader->label_columns;
+    for (int64_t i = 0; i < count; i++) {
+        const double *row = reader->label_values + i * classes;
+        int64_t hot = -1;
+        for (int64_t c = 0; c < classes; c++) {
+            if (row[c] == 0.0)
+                continue;
+            if (row[c] != 1.0) {
+                return nnb_error_set(error, NNB_ERR_LABEL,
+                                     "%s: labels dataset '%s' row %lld is not one-hot: column "
+                                     "%lld holds %g, but a one-hot row holds one 1 and zeros "
+                                     "elsewhere",
+                                     reader->path, reader->labels_name, (long long)(first + i),
+                                     (long long)c, row[c]);
+            }
+            if (hot >= 0) {
+                return nnb_error_set(error, NNB_ERR_LABEL,
+                                     "%s: labels dataset '%s' row %lld is not one-hot: columns "
+                                     "%lld and %lld both hold 1",
+                                     reader->path, reader->labels_name, (long long)(first + i),
+                                     (long long)hot, (long long)c);
+            }
+            hot = c;
+        }
+        if (hot < 0) {
+            return nnb_error_set(error, NNB_ERR_LABEL,
+                                 "%s: labels dataset '%s' row %lld is not one-hot: every "
+                                 "column holds 0",
+                                 reader->path, reader->labels_name, (long long)(first + i));
+        }
+        labels[i] = (int32_t)hot;
+    }
+    return NNB_OK;
+}
+
+/* Read `count` rows of labels starting at `first` into the staging buffer,
+ * growing it as needed, and convert them to class indices. */
+static nnb_status read_labels(nnb_io_dataset_reader *reader, int64_t first, int64_t count,
+                              int32_t *labels, nnb_error *error)
+{
+    if (count > reader->label_capacity) {
+        size_t values = (size_t)count * (size_t)reader->label_columns;
+        double *grown = realloc(reader->label_values, values * sizeof *grown);
+        if (grown == NULL) {
+            return nnb_error_set(error, NNB_ERR_NO_MEMORY,
+                                 "out of memory reading %lld rows of labels", (long long)count);
+        }
+        reader->label_values = grown;
+        reader->label_capacity = count;
+    }
+
+    char detail[256];
+    if (read_rows(reader->labels, reader->labels_space, reader->labels_rank, first, count,
+                  reader->label_columns, reader->label_columns, H5T_NATIVE_DOUBLE,
+                  reader->label_values, detail, sizeof detail) < 0) {
+        return nnb_error_set(error, NNB_ERR_IO,
+                             "%s: reading labels %lld to %lld of '%s' failed: %s; the file "
+                             "may be truncated or corrupted",
+                             reader->path, (long long)first, (long long)(first + count - 1),
+                             reader->labels_name, detail);
+    }
+
+    if (reader->label_columns > 1)
+        return convert_one_hot(reader, first, count, labels, error);
+    return convert_indices(reader, first, count, labels, error);
+}
+
 nnb_status nnb_io_dataset_read(nnb_io_dataset_reader *reader, int64_t first, int64_t count,
                                float *features, int64_t ld, int32_t *labels, nnb_error *error)
 {
@@ -348,41 +505,18 @@ nnb_status nnb_io_dataset_read(nnb_io_dataset_reader *reader, int64_t first, int
     nnb_io_hdf5_quiet_begin(&quiet);
     nnb_status status = NNB_OK;
 
+    char detail[256];
     if (read_rows(reader->features, reader->features_space, 2, first, count, reader->width, ld,
-                  H5T_NATIVE_FLOAT, features) < 0) {
-        char detail[256];
-        nnb_io_hdf5_error_detail(detail, sizeof detail);
+                  H5T_NATIVE_FLOAT, features, detail, sizeof detail) < 0) {
         status = nnb_error_set(error, NNB_ERR_IO,
-                               "%s: reading rows %lld to %lld of '%s' failed: %s", reader->path,
-                               (long long)first, (long long)(first + count - 1),
+                               "%s: reading rows %lld to %lld of '%s' failed: %s; the file may "
+                               "be truncated or corrupted",
+                               reader->path, (long long)first, (long long)(first + count - 1),
                                reader->features_name, detail);
-        goto done;
     }
+    if (status == NNB_OK && reader->labels >= 0 && labels != NULL)
+        status = read_labels(reader, first, count, labels, error);
 
-    if (reader->labels >= 0 && labels != NULL) {
-        if (count > reader->label_capacity) {
-            double *grown = realloc(reader->label_values, (size_t)count * sizeof *grown);
-            if (grown == NULL) {
-                status = nnb_error_set(error, NNB_ERR_NO_MEMORY, "out of memory reading labels");
-                goto done;
-            }
-            reader->label_values = grown;
-            reader->label_capacity = count;
-        }
-        if (read_rows(reader->labels, reader->labels_space, reader->labels_rank, first, count,
-                      1, 1, H5T_NATIVE_DOUBLE, reader->label_values) < 0) {
-            char detail[256];
-            nnb_io_hdf5_error_detail(detail, sizeof detail);
-            status = nnb_error_set(error, NNB_ERR_IO,
-                                   "%s: reading labels %lld to %lld of '%s' failed: %s",
-                                   reader->path, (long long)first,
-                                   (long long)(first + count - 1), reader->labels_name, detail);
-            goto done;
-        }
-        status = convert_labels(reader, first, count, labels, error);
-    }
-
-done:
     nnb_io_hdf5_quiet_end(&quiet);
     return status;
 }

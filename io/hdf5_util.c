@@ -23,12 +23,39 @@ typedef struct error_walk {
     size_t size;
 } error_walk;
 
+/* Copy an HDF5 error description into walk->buffer as one short line.
+ * HDF5 reports a failed system call as "unable to lock file, errno = 11,
+ * error message = 'Resource temporarily unavailable'", and a failed write
+ * adds a dozen fields (buffer address, sizes, offset) after that. Only the
+ * operation and the system's message are kept: "unable to lock file:
+ * Resource temporarily unavailable". */
+static void condense_message(const char *desc, error_walk *walk)
+{
+    static const char marker[] = "error message = '";
+    const char *reason = strstr(desc, marker);
+    if (reason == NULL) {
+        snprintf(walk->buffer, walk->size, "%s", desc);
+    } else {
+        reason += sizeof marker - 1;
+        int operation_length = (int)strcspn(desc, ",:");
+        int reason_length = (int)strcspn(reason, "'");
+        snprintf(walk->buffer, walk->size, "%.*s: %.*s", operation_length, desc,
+                 reason_length, reason);
+    }
+
+    /* Messages are one line: a newline inside a description would split it. */
+    for (char *c = walk->buffer; *c != '\0'; c++) {
+        if (*c == '\n' || *c == '\r' || *c == '\t')
+            *c = ' ';
+    }
+}
+
 /* H5E_WALK_UPWARD visits the innermost (most specific) error first. */
 static herr_t keep_first_message(unsigned n, const H5E_error2_t *entry, void *data)
 {
     error_walk *walk = data;
     if (n == 0 && entry->desc != NULL)
-        snprintf(walk->buffer, walk->size, "%s", entry->desc);
+        condense_message(entry->desc, walk);
     return 0;
 }
 
@@ -70,6 +97,19 @@ hid_t nnb_io_hdf5_open_read(const char *path, const char *what, nnb_error *error
     if (file < 0) {
         char detail[256];
         nnb_io_hdf5_error_detail(detail, sizeof detail);
+
+        /* HDF5 compares the file's size with the end address its superblock
+         * records, which catches a file cut short by a failed copy. */
+        unsigned long long size = 0, base = 0, expected = 0;
+        if (sscanf(detail, "truncated file: eof = %llu, sblock->base_addr = %llu, "
+                           "stored_eof = %llu", &size, &base, &expected) == 3) {
+            nnb_error_set(error, NNB_ERR_IO,
+                          "%s: cannot open %s file: it is truncated, with %llu bytes where "
+                          "its HDF5 superblock records %llu; copy or download it again",
+                          path, what, size, expected);
+            return H5I_INVALID_HID;
+        }
+
         int locked = strstr(detail, "file lock") != NULL
                      || strstr(detail, "unable to lock") != NULL;
         const char *hint = locked
@@ -104,4 +144,88 @@ const char *nnb_io_hdf5_class_name(H5T_class_t type_class)
 int nnb_io_hdf5_class_is_numeric(H5T_class_t type_class)
 {
     return type_class == H5T_INTEGER || type_class == H5T_FLOAT;
+}
+
+/* Names of filters that HDF5 does not build in but that common writers (h5py,
+ * hdf5plugin, PyTables) use, from The HDF Group's list of registered filter
+ * identifiers. The name stored in a file is the filter's own description,
+ * often long or empty, so known identifiers get these names in messages. */
+static const char *known_filter_name(H5Z_filter_t id)
+{
+    switch (id) {
+    case 305: return "LZO";
+    case 307: return "bzip2";
+    case 32000: return "LZF";
+    case 32001: return "Blosc";
+    case 32004: return "LZ4";
+    case 32008: return "bitshuffle";
+    case 32013: return "zfp";
+    case 32015: return "Zstandard";
+    case 32017: return "SZ";
+    default: return NULL;
+    }
+}
+
+nnb_status nnb_io_hdf5_check_filters(hid_t dataset, const char *path, const char *what,
+                                     nnb_error *error)
+{
+    nnb_status status = NNB_OK;
+    hid_t create = H5Dget_create_plist(dataset);
+    if (create < 0) {
+        return nnb_error_set(error, NNB_ERR_IO, "%s: cannot read the storage properties of %s",
+                             path, what);
+    }
+
+    int count = H5Pget_nfilters(create);
+    for (int i = 0; i < count && status == NNB_OK; i++) {
+        unsigned flags = 0;
+        size_t value_count = 0;
+        char stored_name[128] = "";
+        H5Z_filter_t id = H5Pget_filter2(create, (unsigned)i, &flags, &value_count, NULL,
+                                         sizeof stored_name, stored_name, NULL);
+        if (id < 0) {
+            status = nnb_error_set(error, NNB_ERR_IO, "%s: cannot read filter %d of %s", path,
+                                   i, what);
+            break;
+        }
+
+        const char *name = known_filter_name(id);
+        if (name == NULL)
+            name = stored_name[0] != '\0' ? stored_name : "no name stored in the file";
+
+        /* H5Zfilter_avail also loads a plugin from HDF5_PLUGIN_PATH (or
+         * HDF5's default plugin directory) when the filter is not yet
+         * registered. */
+        if (H5Zfilter_avail(id) <= 0) {
+            /* HDF5 tries every library in the plugin directories. One that
+             * fails to load (a missing symbol) leaves the dynamic loader's
+             * message, which may concern another filter's plugin. */
+            char detail[256];
+            nnb_io_hdf5_error_detail(detail, sizeof detail);
+            int load_failed = strstr(detail, "dlopen") != NULL;
+            status = nnb_error_set(error, NNB_ERR_FORMAT,
+                                   "%s: %s is stored with HDF5 filter %d (%s), which is not "
+                                   "available; install the plugin for filter %d and set "
+                                   "HDF5_PLUGIN_PATH to the directory that holds it%s%s%s",
+                                   path, what, (int)id, name, (int)id,
+                                   load_failed ? " (a plugin there failed to load: " : "",
+                                   load_failed ? detail : "", load_failed ? ")" : "");
+            break;
+        }
+        unsigned config = 0;
+        if (H5Zget_filter_info(id, &config) < 0
+            || !(config & H5Z_FILTER_CONFIG_DECODE_ENABLED)) {
+            status = nnb_error_set(error, NNB_ERR_FORMAT,
+                                   "%s: %s is stored with HDF5 filter %d (%s), whose installed "
+                                   "version can encode but not decode; install a build of the "
+                                   "filter with its decoder",
+                                   path, what, (int)id, name);
+        }
+    }
+    if (count < 0) {
+        status = nnb_error_set(error, NNB_ERR_IO, "%s: cannot read the filters of %s", path,
+                               what);
+    }
+    H5Pclose(create);
+    return status;
 }

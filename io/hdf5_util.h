@@ -27,6 +27,13 @@ void nnb_io_hdf5_error_detail(char *buffer, size_t size);
  * messages ("model", "data"). Returns a negative id on failure. */
 hid_t nnb_io_hdf5_open_read(const char *path, const char *what, nnb_error *error);
 
+/* Check that every filter in the pipeline of `dataset` (compression,
+ * checksum, shuffle) can decode here, loading plugins as needed, so a missing
+ * plugin fails at open time with its filter id and name instead of at the
+ * first read. `what` names the dataset in messages ("input dataset 'x'"). */
+nnb_status nnb_io_hdf5_check_filters(hid_t dataset, const char *path, const char *what,
+                                     nnb_error *error);
+
 /* Name of an HDF5 type class for messages ("string", "compound", ...). */
 const char *nnb_io_hdf5_class_name(H5T_class_t type_class);
 

@@ -14,14 +14,24 @@
 
 typedef struct nnb_io_output nnb_io_output;
 
-/* Check that `path` can be written (and is not the file `input_path`),
- * create the temporary file and one dataset per output. */
+/* Fail when `path` and `other_path` name the same file, directly or through
+ * a symbolic or hard link. `role` names the other file in the message
+ * ("input", "model"). Passes when either path does not exist yet or
+ * other_path is NULL. */
+nnb_status nnb_io_output_check_distinct(const char *path, const char *other_path,
+                                        const char *role, nnb_error *error);
+
+/* Check that `path` can be written (it is not a directory nor the file
+ * `input_path`), create the temporary file and one dataset per output, and
+ * reserve the disk space the file will need, so a full disk fails here. */
 nnb_status nnb_io_output_create(const char *path, const char *input_path, int64_t rows,
                                 int count, const char *const *names, const int64_t *widths,
                                 nnb_io_output **output, nnb_error *error);
 
 /* Store rows [first, first + count) of dataset `slot` from `data` (row
- * stride ld floats). */
+ * stride ld floats). Rows may come in any order, but rows written in order
+ * are collected and stored a whole chunk at a time, so some reach the file
+ * only at a later write or at commit. */
 nnb_status nnb_io_output_write(nnb_io_output *output, int slot, int64_t first, int64_t count,
                                const float *data, int64_t ld, nnb_error *error);
 

@@ -101,6 +101,11 @@ nnb_status nnb_score_file(nnb_run *run, const nnb_file_request *request,
     if (status != NNB_OK)
         goto done;
 
+    /* Writing over the model would replace it with the predictions. */
+    status = nnb_io_output_check_distinct(request->output_path, model->source, "model", error);
+    if (status != NNB_OK)
+        goto done;
+
     status = nnb_io_output_create(request->output_path, request->data_path,
                                   nnb_io_dataset_rows(reader), count, names, widths, &output,
                                   error);

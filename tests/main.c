@@ -17,6 +17,7 @@ static const register_fn suite_registrations[] = {
     nnb_test_register_engine,
     nnb_test_register_io,
     nnb_test_register_cli,
+    nnb_test_register_hdf5_inputs,
 };
 
 int main(int argc, char **argv)

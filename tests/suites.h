@@ -10,5 +10,6 @@ int nnb_test_register_model_file(void);
 int nnb_test_register_engine(void);
 int nnb_test_register_io(void);
 int nnb_test_register_cli(void);
+int nnb_test_register_hdf5_inputs(void);
 
 #endif

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -466,6 +467,38 @@ static void test_unwritable_output(void)
     CU_ASSERT_TRUE(test_file_exists(data_path));
 }
 
+static void test_output_not_a_regular_file(void)
+{
+    char fifo[600];
+    snprintf(fifo, sizeof fifo, "%s", test_temp_path("pipe.h5"));
+    CU_ASSERT_EQUAL_FATAL(mkfifo(fifo, 0600), 0);
+    const char *args[] = {"score", model_path, data_path, "--input", "/data/x", "--output", fifo,
+                          NULL};
+    CU_ASSERT_EQUAL(run_cli(args), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(cli_stderr, "not a regular file"));
+    struct stat info;
+    CU_ASSERT_TRUE(stat(fifo, &info) == 0 && S_ISFIFO(info.st_mode));
+    remove(fifo);
+
+    char slash[600];
+    snprintf(slash, sizeof slash, "%s/", test_temp_path("new.h5"));
+    const char *slash_args[] = {"score", model_path, data_path, "--input", "/data/x", "--output",
+                                slash, NULL};
+    CU_ASSERT_EQUAL(run_cli(slash_args), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(cli_stderr, "output path must name a file"));
+    CU_ASSERT_EQUAL(temp_files_left(), 0);
+}
+
+static void test_fractional_label(void)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s", test_temp_path("fractional.h5"));
+    CU_ASSERT_EQUAL_FATAL(test_write_matrix(path, 1, "x", 3, IN, features), 0);
+    const float fractional[3] = {1.0f, 2.5f, 0.0f};
+    CU_ASSERT_EQUAL_FATAL(test_write_matrix(path, 0, "y", 3, 1, fractional), 0);
+    score_must_fail(model_path, path, "x", "y", "row 1: label 2.5 is not a whole number");
+}
+
 static void test_bad_options(void)
 {
     char output[600];
@@ -535,6 +568,9 @@ int nnb_test_register_cli(void)
     failed |= CU_add_test(suite, "non-numeric dataset", test_non_numeric_dataset) == NULL;
     failed |= CU_add_test(suite, "empty dataset", test_empty_dataset) == NULL;
     failed |= CU_add_test(suite, "unwritable output", test_unwritable_output) == NULL;
+    failed |= CU_add_test(suite, "output not a regular file", test_output_not_a_regular_file)
+              == NULL;
+    failed |= CU_add_test(suite, "fractional label", test_fractional_label) == NULL;
     failed |= CU_add_test(suite, "bad options", test_bad_options) == NULL;
     failed |= CU_add_test(suite, "info", test_info) == NULL;
     return failed ? -1 : 0;

@@ -1,6 +1,7 @@
 /*
- * I/O: the dataset reader converts stored types and reads any row range;
- * the output writer leaves nothing at the output path until commit.
+ * I/O: the dataset reader converts stored types, reads any row range and
+ * reads labels in every accepted form. The output writer stores rows
+ * written in any order and leaves nothing at the output path until commit.
  */
 #include "fixtures.h"
 #include "io/dataset.h"
@@ -99,6 +100,27 @@ static void test_reader_labels_forms(void)
         CU_ASSERT_EQUAL(read_labels[i], (int32_t)labels[i]);
     nnb_io_dataset_close(reader);
 
+    /* One-hot rows (rows, 3) give the same indices. */
+    double one_hot[9 * 3] = {0};
+    for (int i = 0; i < rows; i++)
+        one_hot[i * 3 + (int)labels[i]] = 1.0;
+    file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hsize_t one_hot_dims[2] = {(hsize_t)rows, 3};
+    space = H5Screate_simple(2, one_hot_dims, NULL);
+    dataset = H5Dcreate2(file, "y_one_hot", H5T_STD_U8LE, space, H5P_DEFAULT, H5P_DEFAULT,
+                         H5P_DEFAULT);
+    H5Dwrite(dataset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, one_hot);
+    H5Dclose(dataset);
+    H5Sclose(space);
+    H5Fclose(file);
+    CU_ASSERT_EQUAL_FATAL(nnb_io_dataset_open(path, "x", "y_one_hot", 2, 3, &reader, &error),
+                          NNB_OK);
+    memset(read_labels, 0xff, sizeof read_labels);
+    CU_ASSERT_EQUAL(nnb_io_dataset_read(reader, 2, 7, features, 2, read_labels, &error), NNB_OK);
+    for (int i = 0; i < 7; i++)
+        CU_ASSERT_EQUAL(read_labels[i], (int32_t)labels[2 + i]);
+    nnb_io_dataset_close(reader);
+
     /* With only 2 classes, label 2 at row 2 is rejected. */
     CU_ASSERT_EQUAL_FATAL(nnb_io_dataset_open(path, "x", "y", 2, 2, &reader, &error), NNB_OK);
     CU_ASSERT_EQUAL(nnb_io_dataset_read(reader, 0, rows, features, 2, read_labels, &error),
@@ -183,6 +205,57 @@ static void test_output_commit_replaces(void)
     free(after);
 }
 
+/* Write rows of a (rows, width) output in the given (first, count) pieces
+ * and check every row reads back. With width 65536, 1 MiB chunks hold 4
+ * rows, so pieces cross chunks, start inside them and arrive out of order. */
+static void write_pieces_and_check(const char *path, int64_t rows, const int64_t (*pieces)[2],
+                                   int piece_count)
+{
+    const int64_t width = 65536;
+    const char *names[] = {"p"};
+    const int64_t widths[] = {width};
+    float *data = malloc((size_t)(rows * width) * sizeof(float));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(data);
+    for (int64_t i = 0; i < rows * width; i++)
+        data[i] = (float)(i % 1000003);
+
+    nnb_io_output *output = NULL;
+    nnb_error error;
+    CU_ASSERT_EQUAL_FATAL(nnb_io_output_create(path, NULL, rows, 1, names, widths, &output,
+                                               &error),
+                          NNB_OK);
+    for (int p = 0; p < piece_count; p++) {
+        int64_t first = pieces[p][0];
+        CU_ASSERT_EQUAL(nnb_io_output_write(output, 0, first, pieces[p][1],
+                                            data + first * width, width, &error),
+                        NNB_OK);
+    }
+    CU_ASSERT_EQUAL_FATAL(nnb_io_output_commit(output, &error), NNB_OK);
+
+    int64_t read_rows, read_cols;
+    float *stored = test_read_matrix(path, "p", &read_rows, &read_cols);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(stored);
+    CU_ASSERT_EQUAL(read_rows, rows);
+    CU_ASSERT_EQUAL(read_cols, width);
+    CU_ASSERT_EQUAL(memcmp(stored, data, (size_t)(rows * width) * sizeof(float)), 0);
+    free(stored);
+    free(data);
+}
+
+static void test_output_writes_any_order(void)
+{
+    const char *path = test_temp_path("pieces.h5");
+
+    /* In order, in pieces that end inside chunks; the last chunk is partial. */
+    const int64_t in_order[][2] = {{0, 3}, {3, 3}, {6, 1}, {7, 3}};
+    write_pieces_and_check(path, 10, in_order, 4);
+
+    /* Out of order, starting inside a chunk, and one chunk in two halves
+     * written back to front. */
+    const int64_t shuffled[][2] = {{6, 4}, {0, 2}, {4, 2}, {2, 2}};
+    write_pieces_and_check(path, 10, shuffled, 4);
+}
+
 int nnb_test_register_io(void)
 {
     CU_pSuite suite = CU_add_suite("io", NULL, io_cleanup);
@@ -195,5 +268,7 @@ int nnb_test_register_io(void)
     failed |= CU_add_test(suite, "output abort leaves nothing", test_output_abort_leaves_nothing)
               == NULL;
     failed |= CU_add_test(suite, "output commit replaces", test_output_commit_replaces) == NULL;
+    failed |= CU_add_test(suite, "output writes any order", test_output_writes_any_order)
+              == NULL;
     return failed ? -1 : 0;
 }
