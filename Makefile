@@ -71,6 +71,7 @@ check: deps
 
 test: $(TEST)
 	NNB_CLI=$(CLI) NNB_PYTHON=$(PYTHON) $(TEST)
+	NNB_CLI=$(CLI) $(PYTHON) tests/test_onnx2nnbatch.py || [ $$? -eq 77 ]
 
 # The whole test suite under AddressSanitizer and UndefinedBehaviorSanitizer,
 # built in its own directory so it never mixes with the normal build.

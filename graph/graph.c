@@ -879,6 +879,7 @@ void nnb_model_free(nnb_model *model)
     free(model->labels_name);
     free(model->features_name);
     free(model->source);
+    free(model->origin);
     free(model);
 }
 

@@ -95,6 +95,7 @@ struct nnb_model {
     int loss_node;           /* the cross_entropy node, or -1 */
     double flops_per_row;
     int64_t parameter_count;
+    char *origin;            /* software that saved an imported model ("Keras 2.3.1"), or NULL */
 };
 
 /* Validate `desc`, infer shapes, order the nodes and build a model. The

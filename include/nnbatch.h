@@ -81,6 +81,27 @@ typedef enum nnb_op {
  * parameters; release it with nnb_model_free(). */
 nnb_status nnb_model_load(const char *path, nnb_model **model, nnb_error *error);
 
+/* Load and validate a Keras legacy HDF5 file (Keras 1.x, 2.x, tf.keras or
+ * Keras 3 `model.save('x.h5')`) as a model. `config_path` names a JSON file
+ * with the architecture, as written by model.to_json(), or is NULL. It is
+ * required when the file holds weights only (save_weights), and takes
+ * precedence over the file's model_config otherwise. nnb_model_load() calls
+ * this, with no config, for every file it recognizes as Keras. */
+nnb_status nnb_model_load_keras(const char *path, const char *config_path, nnb_model **model,
+                                nnb_error *error);
+
+/* Write `model` to `path` in nnbatch's model format (format_version 1).
+ * The file is written under a hidden temporary name beside `path` and
+ * renamed when complete, so a failed call leaves nothing at `path`. The path
+ * must not be the file the model was loaded from. `description` (may be
+ * NULL) is stored as the root attribute @description. */
+nnb_status nnb_model_save(const nnb_model *model, const char *path, const char *description,
+                          nnb_error *error);
+
+/* The software that saved an imported model, such as "Keras 2.3.1", or
+ * NULL for a model read from nnbatch's own format. */
+const char *nnb_model_origin(const nnb_model *model);
+
 /* Release a model; NULL is ignored. No run may be using it. */
 void nnb_model_free(nnb_model *model);
 

@@ -3,6 +3,7 @@
 
 #include "engine/status.h"
 #include "io/hdf5_util.h"
+#include "io/keras.h"
 
 #include <hdf5.h>
 
@@ -901,6 +902,11 @@ nnb_status nnb_model_load(const char *path, nnb_model **model, nnb_error *error)
                              "nnb_model_load: path and model must not be NULL");
     }
     *model = NULL;
+
+    /* Keras files carry no architecture in nnbatch's format; their reader
+     * builds the same description from the Keras layers. */
+    if (nnb_io_keras_detect(path))
+        return nnb_model_load_keras(path, NULL, model, error);
 
     nnb_graph_desc desc;
     nnb_status status = nnb_io_model_read(path, &desc, error);

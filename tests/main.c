@@ -18,6 +18,7 @@ static const register_fn suite_registrations[] = {
     nnb_test_register_io,
     nnb_test_register_cli,
     nnb_test_register_hdf5_inputs,
+    nnb_test_register_keras,
 };
 
 int main(int argc, char **argv)

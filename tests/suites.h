@@ -11,5 +11,6 @@ int nnb_test_register_engine(void);
 int nnb_test_register_io(void);
 int nnb_test_register_cli(void);
 int nnb_test_register_hdf5_inputs(void);
+int nnb_test_register_keras(void);
 
 #endif
