@@ -3,6 +3,8 @@
 #include "engine/status.h"
 
 #include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -228,4 +230,63 @@ nnb_status nnb_io_hdf5_check_filters(hid_t dataset, const char *path, const char
     }
     H5Pclose(create);
     return status;
+}
+
+nnb_io_parameter_result nnb_io_hdf5_read_parameter(hid_t dataset, nnb_param_desc *param,
+                                                   H5T_class_t *type_class)
+{
+    nnb_io_parameter_result result = NNB_IO_PARAMETER_OK;
+    hid_t type = H5Dget_type(dataset);
+    hid_t space = H5Dget_space(dataset);
+    *type_class = type >= 0 ? H5Tget_class(type) : H5T_NO_CLASS;
+    if (type < 0 || space < 0) {
+        result = NNB_IO_PARAMETER_READ_FAILED;
+        goto done;
+    }
+    if (!nnb_io_hdf5_class_is_numeric(*type_class)) {
+        result = NNB_IO_PARAMETER_NOT_NUMERIC;
+        goto done;
+    }
+
+    /* A null or scalar dataspace has rank 0. */
+    int rank = 0;
+    hsize_t dims[H5S_MAX_RANK];
+    if (H5Sget_simple_extent_type(space) == H5S_SIMPLE) {
+        rank = H5Sget_simple_extent_dims(space, dims, NULL);
+        if (rank < 0) {
+            result = NNB_IO_PARAMETER_READ_FAILED;
+            goto done;
+        }
+    }
+    param->rank = rank;
+
+    size_t elements = 1;
+    for (int d = 0; d < rank; d++) {
+        if (dims[d] > (hsize_t)INT64_MAX
+            || (dims[d] > 0 && elements > SIZE_MAX / sizeof(float) / dims[d])) {
+            result = NNB_IO_PARAMETER_TOO_LARGE;
+            goto done;
+        }
+        elements *= (size_t)dims[d];
+        if (d < 2)
+            param->dims[d] = (int64_t)dims[d];
+    }
+    if (rank < 1 || rank > 2 || elements == 0)
+        goto done;
+
+    /* HDF5 converts float64 and integer types to float32 while reading. */
+    param->data = malloc(elements * sizeof(float));
+    if (param->data == NULL) {
+        result = NNB_IO_PARAMETER_NO_MEMORY;
+        goto done;
+    }
+    if (H5Dread(dataset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, param->data) < 0)
+        result = NNB_IO_PARAMETER_READ_FAILED;
+
+done:
+    if (space >= 0)
+        H5Sclose(space);
+    if (type >= 0)
+        H5Tclose(type);
+    return result;
 }

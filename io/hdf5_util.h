@@ -2,6 +2,7 @@
 #ifndef NNB_HDF5_UTIL_H
 #define NNB_HDF5_UTIL_H
 
+#include "graph/graph.h"
 #include "nnbatch.h"
 
 #include <hdf5.h>
@@ -39,5 +40,22 @@ const char *nnb_io_hdf5_class_name(H5T_class_t type_class);
 
 /* Nonzero for the classes HDF5 can convert to float32: integers and floats. */
 int nnb_io_hdf5_class_is_numeric(H5T_class_t type_class);
+
+/* Outcome of nnb_io_hdf5_read_parameter(), for the caller's message. */
+typedef enum nnb_io_parameter_result {
+    NNB_IO_PARAMETER_OK = 0,
+    NNB_IO_PARAMETER_NOT_NUMERIC, /* *type_class names the class found */
+    NNB_IO_PARAMETER_TOO_LARGE,   /* its element count overflows size_t */
+    NNB_IO_PARAMETER_READ_FAILED, /* HDF5 could not read its type, shape or data */
+    NNB_IO_PARAMETER_NO_MEMORY
+} nnb_io_parameter_result;
+
+/* Read a parameter dataset into param->rank, param->dims and param->data,
+ * converted to float32 by HDF5. A dataset of rank other than 1 or 2, or
+ * with a zero dimension, gets its rank and first two dimensions but no data,
+ * so the graph builder can reject it with the op's expected shape.
+ * param->name is left to the caller. */
+nnb_io_parameter_result nnb_io_hdf5_read_parameter(hid_t dataset, nnb_param_desc *param,
+                                                   H5T_class_t *type_class);
 
 #endif

@@ -556,8 +556,6 @@ static nnb_status read_weight(const keras_reader *reader, const nnb_keras_layer 
                               nnb_param_desc *param)
 {
     hid_t dataset = H5I_INVALID_HID;
-    hid_t type = H5I_INVALID_HID;
-    hid_t space = H5I_INVALID_HID;
     nnb_status status = NNB_OK;
     char path[LABEL_SIZE + MAX_NAME_BYTES + 2];
     snprintf(path, sizeof path, "%s/%s", group_path, name);
@@ -583,58 +581,27 @@ static nnb_status read_weight(const keras_reader *reader, const nnb_keras_layer 
                              "('%s')", name, path);
         goto cleanup;
     }
-    type = H5Dget_type(dataset);
-    space = H5Dget_space(dataset);
-    if (type < 0 || space < 0) {
-        status = reader_error(reader, NNB_ERR_IO, "cannot read the type of dataset '%s'", path);
-        goto cleanup;
-    }
-    H5T_class_t type_class = H5Tget_class(type);
-    if (!nnb_io_hdf5_class_is_numeric(type_class)) {
+    H5T_class_t type_class;
+    switch (nnb_io_hdf5_read_parameter(dataset, param, &type_class)) {
+    case NNB_IO_PARAMETER_OK:
+        break;
+    case NNB_IO_PARAMETER_NOT_NUMERIC:
         status = layer_error(reader, layer, NNB_ERR_FORMAT, "weight '%s' has type class %s; "
                              "expected numbers", name, nnb_io_hdf5_class_name(type_class));
-        goto cleanup;
-    }
-
-    int rank = 0;
-    hsize_t dims[H5S_MAX_RANK];
-    if (H5Sget_simple_extent_type(space) == H5S_SIMPLE) {
-        rank = H5Sget_simple_extent_dims(space, dims, NULL);
-        if (rank < 0) {
-            status = reader_error(reader, NNB_ERR_IO, "cannot read the shape of dataset '%s'",
-                                  path);
-            goto cleanup;
-        }
-    }
-    param->rank = rank;
-    size_t elements = 1;
-    for (int d = 0; d < rank; d++) {
-        if (dims[d] > (hsize_t)INT64_MAX
-            || (dims[d] > 0 && elements > SIZE_MAX / sizeof(float) / dims[d])) {
-            status = layer_error(reader, layer, NNB_ERR_FORMAT, "weight '%s' is too large to "
-                                 "load", name);
-            goto cleanup;
-        }
-        elements *= (size_t)dims[d];
-        if (d < 2)
-            param->dims[d] = (int64_t)dims[d];
-    }
-    if (rank < 1 || rank > 2 || elements == 0)
-        goto cleanup;
-
-    param->data = malloc(elements * sizeof(float));
-    if (param->data == NULL) {
-        status = out_of_memory(reader);
-        goto cleanup;
-    }
-    if (H5Dread(dataset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, param->data) < 0)
+        break;
+    case NNB_IO_PARAMETER_TOO_LARGE:
+        status = layer_error(reader, layer, NNB_ERR_FORMAT, "weight '%s' is too large to load",
+                             name);
+        break;
+    case NNB_IO_PARAMETER_READ_FAILED:
         status = reader_error(reader, NNB_ERR_IO, "cannot read dataset '%s'", path);
+        break;
+    case NNB_IO_PARAMETER_NO_MEMORY:
+        status = out_of_memory(reader);
+        break;
+    }
 
 cleanup:
-    if (space >= 0)
-        H5Sclose(space);
-    if (type >= 0)
-        H5Tclose(type);
     if (dataset >= 0)
         H5Oclose(dataset);
     return status;
