@@ -92,7 +92,32 @@ $(FASHION): tools/fashion_mnist_to_h5.py
 	@mkdir -p $(DATA_DIR)
 	$(PYTHON) tools/fashion_mnist_to_h5.py --output $@
 
+# Fuzzing with libFuzzer (clang), in its own build directory; see
+# tests/fuzz/README.md. FUZZ_SECONDS is the run time of each target.
+FUZZ_CC ?= clang
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+              -fno-sanitize-recover=undefined
+FUZZERS = fuzz_model_bytes fuzz_model_graph fuzz_dataset
+FUZZ_COMMON = tests/fuzz/fuzz_common.c tests/fuzz/fuzz_model.c
+.PHONY: fuzz fuzz-build fuzz-binaries
+
+fuzz-build:
+	@sh tools/install-deps.sh clang libclang-rt-14-dev libomp-14-dev
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) CFLAGS='$(FUZZ_CFLAGS)' \
+	    fuzz-binaries
+
+fuzz-binaries: $(FUZZERS:%=$(BUILD)/%)
+
+$(BUILD)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_COMMON:%.c=$(BUILD)/%.o) $(LIB)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS_ALL)
+
+fuzz: fuzz-build
+	sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZERS)
+
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan
+	rm -rf $(BUILD) $(BUILD)-asan $(FUZZ_BUILD)
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+-include $(FUZZ_COMMON:%.c=$(BUILD)/%.d) $(FUZZERS:%=$(BUILD)/tests/fuzz/%.d)

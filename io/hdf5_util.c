@@ -273,6 +273,10 @@ nnb_io_parameter_result nnb_io_hdf5_read_parameter(hid_t dataset, nnb_param_desc
     }
     if (rank < 1 || rank > 2 || elements == 0)
         goto done;
+    if (elements > (size_t)NNB_IO_MAX_PARAMETER_VALUES) {
+        result = NNB_IO_PARAMETER_TOO_LARGE;
+        goto done;
+    }
 
     /* HDF5 converts float64 and integer types to float32 while reading. */
     param->data = malloc(elements * sizeof(float));

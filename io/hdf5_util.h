@@ -7,6 +7,7 @@
 
 #include <hdf5.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* HDF5 prints its error stack to stderr by default; the library must not
  * print, so every entry point brackets its HDF5 calls with these. The setting
@@ -41,11 +42,16 @@ const char *nnb_io_hdf5_class_name(H5T_class_t type_class);
 /* Nonzero for the classes HDF5 can convert to float32: integers and floats. */
 int nnb_io_hdf5_class_is_numeric(H5T_class_t type_class);
 
+/* Values one parameter dataset may hold: 2^28, 1 GiB as float32. Unwritten
+ * or compressed values take almost no room in a file, so a small model file
+ * could otherwise make the loader allocate and fill many GiB. */
+#define NNB_IO_MAX_PARAMETER_VALUES (INT64_C(1) << 28)
+
 /* Outcome of nnb_io_hdf5_read_parameter(), for the caller's message. */
 typedef enum nnb_io_parameter_result {
     NNB_IO_PARAMETER_OK = 0,
     NNB_IO_PARAMETER_NOT_NUMERIC, /* *type_class names the class found */
-    NNB_IO_PARAMETER_TOO_LARGE,   /* its element count overflows size_t */
+    NNB_IO_PARAMETER_TOO_LARGE,   /* more than NNB_IO_MAX_PARAMETER_VALUES values */
     NNB_IO_PARAMETER_READ_FAILED, /* HDF5 could not read its type, shape or data */
     NNB_IO_PARAMETER_NO_MEMORY
 } nnb_io_parameter_result;

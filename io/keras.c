@@ -590,8 +590,9 @@ static nnb_status read_weight(const keras_reader *reader, const nnb_keras_layer 
                              "expected numbers", name, nnb_io_hdf5_class_name(type_class));
         break;
     case NNB_IO_PARAMETER_TOO_LARGE:
-        status = layer_error(reader, layer, NNB_ERR_FORMAT, "weight '%s' is too large to load",
-                             name);
+        status = layer_error(reader, layer, NNB_ERR_FORMAT,
+                             "weight '%s' is too large: a weight holds at most %lld values",
+                             name, (long long)NNB_IO_MAX_PARAMETER_VALUES);
         break;
     case NNB_IO_PARAMETER_READ_FAILED:
         status = reader_error(reader, NNB_ERR_IO, "cannot read dataset '%s'", path);

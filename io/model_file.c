@@ -598,7 +598,9 @@ static nnb_status read_parameter(const model_reader *reader, hid_t node_group,
                               node_name, name, nnb_io_hdf5_class_name(type_class));
         break;
     case NNB_IO_PARAMETER_TOO_LARGE:
-        status = reader_error(reader, NNB_ERR_FORMAT, "dataset '%s' is too large to load", path);
+        status = reader_error(reader, NNB_ERR_FORMAT,
+                              "dataset '%s' is too large: a parameter holds at most %lld values",
+                              path, (long long)NNB_IO_MAX_PARAMETER_VALUES);
         break;
     case NNB_IO_PARAMETER_READ_FAILED:
         status = reader_error(reader, NNB_ERR_IO, "cannot read dataset '%s'", path);

@@ -19,6 +19,7 @@ static const register_fn suite_registrations[] = {
     nnb_test_register_cli,
     nnb_test_register_hdf5_inputs,
     nnb_test_register_keras,
+    nnb_test_register_fuzz_regressions,
 };
 
 int main(int argc, char **argv)

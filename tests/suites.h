@@ -12,5 +12,6 @@ int nnb_test_register_io(void);
 int nnb_test_register_cli(void);
 int nnb_test_register_hdf5_inputs(void);
 int nnb_test_register_keras(void);
+int nnb_test_register_fuzz_regressions(void);
 
 #endif

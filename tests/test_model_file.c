@@ -444,6 +444,35 @@ static void test_string_parameter(void)
                                              NULL});
 }
 
+static void test_huge_unwritten_parameter(void)
+{
+    /* A few KiB of file declaring a 65536 x 65536 weight that was never
+     * written: the loader must reject it instead of allocating 16 GiB. */
+    char path[256];
+    temp_path(path, sizeof path, "huge-weight.h5");
+    model_options options = default_options();
+    CU_ASSERT_EQUAL_FATAL(write_model(path, &options), 0);
+
+    hid_t file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    CU_ASSERT_TRUE_FATAL(file >= 0);
+    CU_ASSERT_TRUE(H5Ldelete(file, "/nodes/dense1/weight", H5P_DEFAULT) >= 0);
+    hsize_t dims[2] = {65536, 65536};
+    hsize_t chunk[2] = {64, 64};
+    hid_t space = H5Screate_simple(2, dims, NULL);
+    hid_t create = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(create, 2, chunk);
+    hid_t dataset = H5Dcreate2(file, "/nodes/dense1/weight", H5T_IEEE_F32LE, space, H5P_DEFAULT,
+                               create, H5P_DEFAULT);
+    CU_ASSERT_TRUE(dataset >= 0);
+    H5Dclose(dataset);
+    H5Pclose(create);
+    H5Sclose(space);
+    H5Fclose(file);
+
+    expect_load_error(path, NNB_ERR_FORMAT,
+                      (const char *[]){"/nodes/dense1/weight", "too large", NULL});
+}
+
 static void test_missing_nodes_group(void)
 {
     model_options options = default_options();
@@ -517,6 +546,7 @@ int nnb_test_register_model_file(void)
         {"wrong format", test_wrong_format},
         {"unsupported format_version", test_unsupported_version},
         {"string parameter", test_string_parameter},
+        {"huge unwritten parameter", test_huge_unwritten_parameter},
         {"missing nodes group", test_missing_nodes_group},
         {"graph error names file", test_graph_error_names_file},
         {"error printing restored", test_error_printing_restored},

@@ -81,16 +81,13 @@ void fuzz_check_no_open_objects(const char *context)
         abort();
 }
 
-hid_t fuzz_image_create(int latest_format)
+hid_t fuzz_image_create(void)
 {
     hid_t access = H5Pcreate(H5P_FILE_ACCESS);
     if (access < 0)
         return H5I_INVALID_HID;
     hid_t file = H5I_INVALID_HID;
-    herr_t set = H5Pset_fapl_core(access, IMAGE_INCREMENT, 0);
-    if (set >= 0 && latest_format)
-        set = H5Pset_libver_bounds(access, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST);
-    if (set >= 0)
+    if (H5Pset_fapl_core(access, IMAGE_INCREMENT, 0) >= 0)
         file = H5Fcreate("nnb-fuzz-image.h5", H5F_ACC_TRUNC, H5P_DEFAULT, access);
     H5Pclose(access);
     return file;

@@ -1,8 +1,8 @@
 /*
- * Helpers shared by the libFuzzer targets in this directory: a reader that
- * takes typed choices from the fuzz input, HDF5 file images built in memory,
- * the tmpfs file through which the path-based readers see them, and checks
- * that abort the run when nnbatch leaves HDF5 objects open.
+ * Helpers shared by the libFuzzer targets in this directory. They read
+ * choices from the fuzz input, build HDF5 file images in memory and write
+ * them to the tmpfs file that the path-based readers open. A check aborts
+ * the run when nnbatch leaves HDF5 objects open.
  */
 #ifndef NNB_FUZZ_COMMON_H
 #define NNB_FUZZ_COMMON_H
@@ -33,11 +33,13 @@ void fuzz_hdf5_init(void);
  * set, for checking what a seed or crash input does. */
 void fuzz_log(const char *format, ...) __attribute__((format(printf, 1, 2)));
 
-/* Create an empty HDF5 file in memory (core driver, no backing store). With
- * `latest_format`, objects use the newest on-disk formats (compact and dense
- * link storage, version 2 object headers); otherwise the 1.8-compatible
- * ones. Returns a negative id on failure. */
-hid_t fuzz_image_create(int latest_format);
+/* Create an empty HDF5 file in memory (core driver, no backing store), in
+ * the object formats of HDF5 1.8 (superblock version 0).
+ * NOTE: newer superblocks are not offered because H5Fget_file_image() of
+ * HDF5 1.10.8 clears their status flags in the image without updating the
+ * superblock checksum, so such an image cannot be reopened. Returns a
+ * negative id on failure. */
+hid_t fuzz_image_create(void);
 
 /* Flush and close a file made by fuzz_image_create() and store its bytes in
  * a new buffer (*image, *size). Closes the file even on failure. Returns 0

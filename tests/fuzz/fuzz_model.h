@@ -13,10 +13,10 @@ void fuzz_check_load_result(const char *target, const char *path, nnb_status sta
                             const nnb_model *model, const nnb_error *error);
 
 /* Check the invariants of a loaded model through the public accessors and
- * the struct in graph/graph.h: nodes in topological order, every width at
- * least 1, each matmul and bias holding parameters of the matching shape,
- * outputs naming distinct nodes, and a class count exactly when there is a
- * cross_entropy node. Aborts when one fails. */
+ * the struct in graph/graph.h. Nodes come in topological order and every
+ * width is at least 1. Each matmul and bias has parameters of the matching
+ * shape, the outputs name distinct nodes, and the class count is set exactly
+ * when there is a cross_entropy node. Aborts when one fails. */
 void fuzz_check_model(const char *target, const nnb_model *model);
 
 #endif
