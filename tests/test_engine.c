@@ -272,6 +272,42 @@ static void test_nonfinite_rows_counted(void)
     nnb_model_free(model);
 }
 
+/* Score x = 1 through y = x * w with subnormal w, flushing or keeping
+ * subnormals. */
+static float score_subnormal(int keep_denormals)
+{
+    const float w[] = {1e-39f}; /* below FLT_MIN: subnormal */
+    const test_layer layer = {1, 1, w, NULL, NNB_OP_COUNT};
+    const test_mlp single = {1, &layer, 1, 0};
+    nnb_model *model = test_mlp_model(&single);
+    nnb_options options;
+    nnb_options_init(&options);
+    options.threads = 2;
+    options.keep_denormals = keep_denormals;
+    nnb_run *run = NULL;
+    nnb_error error;
+    nnb_summary summary;
+    float x[4] = {1.0f, 1.0f, 1.0f, 1.0f}, y[4] = {-1.0f, -1.0f, -1.0f, -1.0f};
+    CU_ASSERT_EQUAL(nnb_run_create(model, &options, &run, &error), NNB_OK);
+    CU_ASSERT_EQUAL(nnb_score_array(run, 4, x, 1, NULL, 0, y, 1, &summary, &error), NNB_OK);
+    nnb_run_free(run);
+    nnb_model_free(model);
+    CU_ASSERT_EQUAL(y[3], y[0]);
+    return y[0];
+}
+
+static void test_subnormals_flushed_by_default(void)
+{
+#if defined(__SSE2__)
+    CU_ASSERT_EQUAL(score_subnormal(0), 0.0f);
+#endif
+    CU_ASSERT_EQUAL(score_subnormal(1), 1e-39f);
+
+    /* The caller's own floating-point mode is left as it was. */
+    volatile float tiny = 1e-39f;
+    CU_ASSERT_TRUE(tiny * 1.0f != 0.0f);
+}
+
 static void test_run_option_errors(void)
 {
     nnb_model *model = test_mlp_model(&mlp);
@@ -463,6 +499,8 @@ int nnb_test_register_engine(void)
     failed |= CU_add_test(suite, "strided arrays", test_strided_arrays) == NULL;
     failed |= CU_add_test(suite, "array argument errors", test_array_argument_errors) == NULL;
     failed |= CU_add_test(suite, "run option errors", test_run_option_errors) == NULL;
+    failed |= CU_add_test(suite, "subnormals flushed by default",
+                          test_subnormals_flushed_by_default) == NULL;
     failed |= CU_add_test(suite, "non-finite rows counted", test_nonfinite_rows_counted) == NULL;
     failed |= CU_add_test(suite, "file blocks match array", test_file_blocks_match_array) == NULL;
     failed |= CU_add_test(suite, "late bad label fails cleanly",
