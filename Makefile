@@ -92,6 +92,28 @@ $(FASHION): tools/fashion_mnist_to_h5.py
 	@mkdir -p $(DATA_DIR)
 	$(PYTHON) tools/fashion_mnist_to_h5.py --output $@
 
+# Benchmarks: nnbatch against the GEMM and read ceilings and PyTorch; see
+# bench/README.md. `make bench` is the full run (about an hour and 18 GB of
+# generated data in bench/data), `make bench-quick` a few minutes.
+BENCH_SRC = $(wildcard bench/*.c)
+BENCH_OBJ = $(BENCH_SRC:%.c=$(BUILD)/%.o)
+BENCH     = $(BUILD)/nnb_bench
+.PHONY: bench bench-quick bench-deps
+
+$(BENCH): $(BENCH_OBJ) $(LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $(BENCH_OBJ) $(LIB) $(LDLIBS_ALL)
+
+bench-deps:
+	@sh tools/install-deps.sh gnuplot-nox python3-torch
+
+bench: bench-deps
+	@$(MAKE) --no-print-directory $(BENCH) $(FASHION)
+	$(PYTHON) bench/bench.py --binary $(BENCH) $(BENCH_ARGS)
+
+bench-quick: bench-deps
+	@$(MAKE) --no-print-directory $(BENCH) $(FASHION)
+	$(PYTHON) bench/bench.py --quick --binary $(BENCH) $(BENCH_ARGS)
+
 # Fuzzing with libFuzzer (clang), in its own build directory; see
 # tests/fuzz/README.md. FUZZ_SECONDS is the run time of each target.
 FUZZ_CC ?= clang
@@ -121,3 +143,4 @@ clean:
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
 -include $(FUZZ_COMMON:%.c=$(BUILD)/%.d) $(FUZZERS:%=$(BUILD)/tests/fuzz/%.d)
+-include $(BENCH_OBJ:.o=.d)
