@@ -39,7 +39,7 @@ DATA_DIR  ?= data
 FASHION   = $(DATA_DIR)/fashion-mnist.h5
 MODEL     = models/fashion_mlp.h5
 
-.PHONY: all deps check test check-asan demo clean
+.PHONY: all deps check test check-asan check-valgrind demo clean
 
 all: $(LIB) $(CLI)
 
@@ -79,6 +79,17 @@ ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
              -fno-sanitize-recover=undefined
 check-asan: deps
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)-asan CFLAGS='$(ASAN_FLAGS)' test
+
+# The in-process suites and the CLI end-to-end suite under valgrind memcheck
+# (every CLI child too, through tools/valgrind-cli.sh): invalid accesses and
+# definite leaks fail the run. Takes about 5 minutes.
+VALGRIND = valgrind -q --error-exitcode=1 --leak-check=full \
+           --errors-for-leak-kinds=definite --show-leak-kinds=definite
+check-valgrind: deps
+	@sh tools/install-deps.sh valgrind
+	@$(MAKE) --no-print-directory $(TEST)
+	$(VALGRIND) $(TEST) ops graph model_file io
+	NNB_CLI=tools/valgrind-cli.sh NNB_CLI_BINARY=$(CLI) $(VALGRIND) $(TEST) cli
 
 # The main job: Fashion-MNIST test set through the committed model.
 demo: deps
