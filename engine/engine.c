@@ -77,7 +77,10 @@ typedef struct pipeline {
     nnb_error error;
 
     /* Serializes source reads with sink writes: HDF5 builds without the
-     * thread-safe option must never see two threads at once. */
+     * thread-safe option must never see two threads at once.
+     * NOTE: the lock is per run, so two runs in one process may still call
+     * HDF5 at the same time; that relies on HDF5's thread-safe build, which
+     * is the one Debian ships. */
     pthread_mutex_t io_lock;
 } pipeline;
 

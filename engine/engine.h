@@ -4,9 +4,12 @@
  *
  * Sources and sinks are plain callback tables, so an HDF5 dataset, a
  * caller's in-memory array or (later) an MPI rank's slice all plug in the same
- * way. The engine calls them only from the thread that called
- * nnb_engine_run(), one call at a time and in row order, so a source or sink
- * built on a library that is not thread-safe (HDF5) needs no locking.
+ * way. Workers never call them. With read/write callbacks, a reader thread
+ * calls read() and a writer thread calls write(), each in row order, and one
+ * mutex keeps the two from running at the same time, so a source or sink
+ * built on a library that is not thread-safe (HDF5) needs no locking of its
+ * own. View callbacks are called from the reader thread, or from the calling
+ * thread when both source and sink have views.
  */
 #ifndef NNB_ENGINE_H
 #define NNB_ENGINE_H
