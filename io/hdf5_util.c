@@ -294,3 +294,99 @@ done:
         H5Tclose(type);
     return result;
 }
+
+nnb_io_string_result nnb_io_hdf5_read_strings(hid_t attribute, hid_t file_type, hid_t space,
+                                              int count, size_t max_length, char **strings,
+                                              int *entry, size_t *length)
+{
+    hid_t memory_type = H5I_INVALID_HID;
+    char **pointers = NULL; /* variable-length strings as HDF5 returns them */
+    char *buffer = NULL;    /* fixed-length strings, each NUL-terminated */
+    int reclaim = 0;
+    nnb_io_string_result result = NNB_IO_STRING_OK;
+
+    htri_t variable = H5Tis_variable_str(file_type);
+    H5T_cset_t cset = H5Tget_cset(file_type);
+    size_t fixed_size = H5Tget_size(file_type);
+    if (variable < 0 || cset < 0 || fixed_size == 0) {
+        result = NNB_IO_STRING_BAD_TYPE;
+        goto done;
+    }
+    if (!variable && (fixed_size > max_length || (size_t)count > SIZE_MAX / (fixed_size + 1))) {
+        *entry = -1;
+        *length = fixed_size;
+        result = NNB_IO_STRING_TOO_LONG;
+        goto done;
+    }
+
+    /* The memory type keeps the file's character set because HDF5 does not
+     * convert between ASCII and UTF-8. A fixed-length memory type one byte
+     * longer with NUL termination terminates every string, whatever padding
+     * the file uses. */
+    memory_type = H5Tcopy(H5T_C_S1);
+    herr_t set = memory_type >= 0 ? H5Tset_cset(memory_type, cset) : -1;
+    if (set >= 0)
+        set = H5Tset_size(memory_type, variable ? H5T_VARIABLE : fixed_size + 1);
+    if (set >= 0 && !variable)
+        set = H5Tset_strpad(memory_type, H5T_STR_NULLTERM);
+    if (set < 0) {
+        result = NNB_IO_STRING_BAD_TYPE;
+        goto done;
+    }
+
+    if (variable) {
+        pointers = calloc((size_t)count, sizeof *pointers);
+        if (pointers == NULL) {
+            result = NNB_IO_STRING_NO_MEMORY;
+            goto done;
+        }
+        if (H5Aread(attribute, memory_type, pointers) < 0) {
+            result = NNB_IO_STRING_READ_FAILED;
+            goto done;
+        }
+        reclaim = 1;
+    } else {
+        buffer = malloc((size_t)count * (fixed_size + 1));
+        if (buffer == NULL) {
+            result = NNB_IO_STRING_NO_MEMORY;
+            goto done;
+        }
+        if (H5Aread(attribute, memory_type, buffer) < 0) {
+            result = NNB_IO_STRING_READ_FAILED;
+            goto done;
+        }
+    }
+
+    for (int i = 0; i < count; i++) {
+        const char *text = variable ? pointers[i] : buffer + (size_t)i * (fixed_size + 1);
+        if (text == NULL)
+            text = "";
+        size_t text_length = strlen(text);
+        if (text_length > max_length) {
+            *entry = i;
+            *length = text_length;
+            result = NNB_IO_STRING_TOO_LONG;
+            goto done;
+        }
+        strings[i] = malloc(text_length + 1);
+        if (strings[i] == NULL) {
+            result = NNB_IO_STRING_NO_MEMORY;
+            goto done;
+        }
+        memcpy(strings[i], text, text_length + 1);
+    }
+
+done:
+    if (reclaim) {
+#if H5_VERSION_GE(1, 12, 0)
+        H5Treclaim(memory_type, space, H5P_DEFAULT, pointers);
+#else
+        H5Dvlen_reclaim(memory_type, space, H5P_DEFAULT, pointers);
+#endif
+    }
+    free(pointers);
+    free(buffer);
+    if (memory_type >= 0)
+        H5Tclose(memory_type);
+    return result;
+}

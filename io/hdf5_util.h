@@ -64,4 +64,24 @@ typedef enum nnb_io_parameter_result {
 nnb_io_parameter_result nnb_io_hdf5_read_parameter(hid_t dataset, nnb_param_desc *param,
                                                    H5T_class_t *type_class);
 
+/* Outcome of nnb_io_hdf5_read_strings(), for the caller's message. */
+typedef enum nnb_io_string_result {
+    NNB_IO_STRING_OK = 0,
+    NNB_IO_STRING_BAD_TYPE,    /* HDF5 could not describe the string type */
+    NNB_IO_STRING_TOO_LONG,    /* a string is longer than max_length bytes */
+    NNB_IO_STRING_READ_FAILED, /* H5Aread failed */
+    NNB_IO_STRING_NO_MEMORY
+} nnb_io_string_result;
+
+/* Read the `count` strings of an open string attribute (file type
+ * `file_type`, dataspace `space`) into strings[0..count-1] as new
+ * NUL-terminated copies. Fixed- and variable-length strings, ASCII or UTF-8,
+ * are accepted, and fixed-length padding is dropped. On
+ * NNB_IO_STRING_TOO_LONG, *entry is the offending entry (-1 when the
+ * fixed-length size itself is too long) and *length its length. On failure
+ * the caller frees the entries already copied (the others are NULL). */
+nnb_io_string_result nnb_io_hdf5_read_strings(hid_t attribute, hid_t file_type, hid_t space,
+                                              int count, size_t max_length, char **strings,
+                                              int *entry, size_t *length);
+
 #endif

@@ -113,98 +113,38 @@ static nnb_status copy_string_attribute(const keras_reader *reader, hid_t attrib
                                         hid_t file_type, hid_t space, const char *label,
                                         int count, size_t max_length, string_list *list)
 {
-    hid_t memory_type = H5I_INVALID_HID;
-    char **pointers = NULL; /* variable-length strings as HDF5 returns them */
-    char *buffer = NULL;    /* fixed-length strings, each NUL-terminated */
-    int reclaim = 0;
-    nnb_status status = NNB_OK;
-
-    htri_t variable = H5Tis_variable_str(file_type);
-    H5T_cset_t cset = H5Tget_cset(file_type);
-    size_t fixed_size = H5Tget_size(file_type);
     list->items = calloc((size_t)count, sizeof *list->items);
     if (list->items == NULL)
         return out_of_memory(reader);
     list->count = count;
-    if (variable < 0 || cset < 0 || fixed_size == 0) {
+
+    int entry = 0;
+    size_t length = 0;
+    nnb_status status = NNB_OK;
+    switch (nnb_io_hdf5_read_strings(attribute, file_type, space, count, max_length,
+                                     list->items, &entry, &length)) {
+    case NNB_IO_STRING_OK:
+        break;
+    case NNB_IO_STRING_BAD_TYPE:
         status = reader_error(reader, NNB_ERR_IO, "cannot read the string type of %s", label);
-        goto cleanup;
-    }
-    if (!variable && (fixed_size > max_length || (size_t)count > SIZE_MAX / (fixed_size + 1))) {
-        status = reader_error(reader, NNB_ERR_FORMAT,
-                              "%s holds strings of %zu bytes; at most %zu are supported",
-                              label, fixed_size, max_length);
-        goto cleanup;
-    }
-
-    /* The memory type keeps the file's character set because HDF5 does not
-     * convert between ASCII and UTF-8. A fixed-length memory type one byte
-     * longer with NUL termination terminates every string, whatever padding
-     * the file uses. */
-    memory_type = H5Tcopy(H5T_C_S1);
-    herr_t set = memory_type >= 0 ? H5Tset_cset(memory_type, cset) : -1;
-    if (set >= 0)
-        set = H5Tset_size(memory_type, variable ? H5T_VARIABLE : fixed_size + 1);
-    if (set >= 0 && !variable)
-        set = H5Tset_strpad(memory_type, H5T_STR_NULLTERM);
-    if (set < 0) {
-        status = reader_error(reader, NNB_ERR_IO, "cannot read the string type of %s", label);
-        goto cleanup;
-    }
-
-    if (variable) {
-        pointers = calloc((size_t)count, sizeof *pointers);
-        if (pointers == NULL) {
-            status = out_of_memory(reader);
-            goto cleanup;
-        }
-        if (H5Aread(attribute, memory_type, pointers) < 0) {
-            status = reader_error(reader, NNB_ERR_IO, "cannot read %s", label);
-            goto cleanup;
-        }
-        reclaim = 1;
-    } else {
-        buffer = malloc((size_t)count * (fixed_size + 1));
-        if (buffer == NULL) {
-            status = out_of_memory(reader);
-            goto cleanup;
-        }
-        if (H5Aread(attribute, memory_type, buffer) < 0) {
-            status = reader_error(reader, NNB_ERR_IO, "cannot read %s", label);
-            goto cleanup;
-        }
-    }
-
-    for (int i = 0; i < count; i++) {
-        const char *text = variable ? pointers[i] : buffer + (size_t)i * (fixed_size + 1);
-        if (text == NULL)
-            text = "";
-        size_t length = strlen(text);
-        if (length > max_length) {
+        break;
+    case NNB_IO_STRING_TOO_LONG:
+        if (entry < 0)
+            status = reader_error(reader, NNB_ERR_FORMAT,
+                                  "%s holds strings of %zu bytes; at most %zu are supported",
+                                  label, length, max_length);
+        else
             status = reader_error(reader, NNB_ERR_FORMAT,
                                   "%s: entry %d is %zu bytes long; at most %zu are supported",
-                                  label, i, length, max_length);
-            goto cleanup;
-        }
-        list->items[i] = strdup(text);
-        if (list->items[i] == NULL) {
-            status = out_of_memory(reader);
-            goto cleanup;
-        }
+                                  label, entry, length, max_length);
+        break;
+    case NNB_IO_STRING_READ_FAILED:
+        status = reader_error(reader, NNB_ERR_IO, "cannot read %s", label);
+        break;
+    case NNB_IO_STRING_NO_MEMORY:
+        status = out_of_memory(reader);
+        break;
     }
-
-cleanup:
-    if (reclaim) {
-#if H5_VERSION_GE(1, 12, 0)
-        H5Treclaim(memory_type, space, H5P_DEFAULT, pointers);
-#else
-        H5Dvlen_reclaim(memory_type, space, H5P_DEFAULT, pointers);
-#endif
-    }
-    free(pointers);
-    free(buffer);
-    if (memory_type >= 0)
-        H5Tclose(memory_type);
     if (status != NNB_OK)
         string_list_free(list);
     return status;

@@ -108,20 +108,6 @@ static nnb_status count_attribute_elements(const model_reader *reader, hid_t spa
     return NNB_OK;
 }
 
-/* Copy one string read from an attribute, rejecting overlong ones. */
-static nnb_status copy_attribute_string(const model_reader *reader, const char *label, int entry,
-                                        const char *text, char **copy)
-{
-    size_t length = strlen(text);
-    if (length > NNB_MODEL_MAX_NAME) {
-        return reader_error(reader, NNB_ERR_FORMAT,
-                            "%s: entry %d is %zu bytes long; strings are limited to %d bytes",
-                            label, entry, length, NNB_MODEL_MAX_NAME);
-    }
-    *copy = copy_string(text);
-    return *copy != NULL ? NNB_OK : out_of_memory(reader);
-}
-
 /* Read string attribute `name` of `object` into *strings_out, a new array of
  * *count_out new strings (NULL when the count is 0). Accepts fixed- and
  * variable-length strings, ASCII or UTF-8, stored as a scalar (one string)
@@ -133,11 +119,7 @@ static nnb_status read_string_attribute(const model_reader *reader, hid_t object
     hid_t attribute = H5I_INVALID_HID;
     hid_t file_type = H5I_INVALID_HID;
     hid_t space = H5I_INVALID_HID;
-    hid_t memory_type = H5I_INVALID_HID;
     char **strings = NULL;
-    char **pointers = NULL; /* variable-length strings as HDF5 returns them */
-    char *buffer = NULL;    /* fixed-length strings, each NUL-terminated */
-    int reclaim_pointers = 0;
     int count = 0;
     nnb_status status = NNB_OK;
 
@@ -169,88 +151,40 @@ static nnb_status read_string_attribute(const model_reader *reader, hid_t object
         goto cleanup;
 
     strings = calloc((size_t)count, sizeof *strings);
-    htri_t variable = H5Tis_variable_str(file_type);
-    H5T_cset_t cset = H5Tget_cset(file_type);
-    size_t fixed_size = H5Tget_size(file_type);
-    memory_type = H5Tcopy(H5T_C_S1);
     if (strings == NULL) {
         status = out_of_memory(reader);
         goto cleanup;
     }
-    if (variable < 0 || cset < 0 || fixed_size == 0 || memory_type < 0) {
+    int entry = 0;
+    size_t length = 0;
+    switch (nnb_io_hdf5_read_strings(attribute, file_type, space, count, NNB_MODEL_MAX_NAME,
+                                     strings, &entry, &length)) {
+    case NNB_IO_STRING_OK:
+        break;
+    case NNB_IO_STRING_BAD_TYPE:
         status = reader_error(reader, NNB_ERR_IO, "cannot read the string type of %s", label);
-        goto cleanup;
-    }
-    if (!variable && fixed_size > NNB_MODEL_MAX_NAME) {
-        status = reader_error(reader, NNB_ERR_FORMAT,
-                              "%s holds fixed-length strings of %zu bytes; strings are "
-                              "limited to %d bytes",
-                              label, fixed_size, NNB_MODEL_MAX_NAME);
-        goto cleanup;
-    }
-
-    /* The memory type keeps the file's character set because HDF5 does not
-     * convert between ASCII and UTF-8. A fixed-length memory type one byte
-     * longer with NUL termination makes every string terminated, whatever
-     * padding the file uses. */
-    herr_t set = H5Tset_cset(memory_type, cset);
-    if (variable) {
-        if (set >= 0)
-            set = H5Tset_size(memory_type, H5T_VARIABLE);
-    } else {
-        if (set >= 0)
-            set = H5Tset_size(memory_type, fixed_size + 1);
-        if (set >= 0)
-            set = H5Tset_strpad(memory_type, H5T_STR_NULLTERM);
-    }
-    if (set < 0) {
-        status = reader_error(reader, NNB_ERR_IO, "cannot read the string type of %s", label);
-        goto cleanup;
-    }
-
-    if (variable) {
-        pointers = calloc((size_t)count, sizeof *pointers);
-        if (pointers == NULL) {
-            status = out_of_memory(reader);
-            goto cleanup;
-        }
-        if (H5Aread(attribute, memory_type, pointers) < 0) {
-            status = reader_error(reader, NNB_ERR_IO, "cannot read %s", label);
-            goto cleanup;
-        }
-        reclaim_pointers = 1;
-        for (int i = 0; i < count && status == NNB_OK; i++) {
-            const char *text = pointers[i] != NULL ? pointers[i] : "";
-            status = copy_attribute_string(reader, label, i, text, &strings[i]);
-        }
-    } else {
-        size_t stride = fixed_size + 1;
-        buffer = malloc((size_t)count * stride);
-        if (buffer == NULL) {
-            status = out_of_memory(reader);
-            goto cleanup;
-        }
-        if (H5Aread(attribute, memory_type, buffer) < 0) {
-            status = reader_error(reader, NNB_ERR_IO, "cannot read %s", label);
-            goto cleanup;
-        }
-        for (int i = 0; i < count && status == NNB_OK; i++) {
-            buffer[(size_t)i * stride + fixed_size] = '\0';
-            status = copy_attribute_string(reader, label, i, buffer + (size_t)i * stride,
-                                           &strings[i]);
-        }
+        break;
+    case NNB_IO_STRING_TOO_LONG:
+        if (entry < 0)
+            status = reader_error(reader, NNB_ERR_FORMAT,
+                                  "%s holds fixed-length strings of %zu bytes; strings are "
+                                  "limited to %d bytes",
+                                  label, length, NNB_MODEL_MAX_NAME);
+        else
+            status = reader_error(reader, NNB_ERR_FORMAT,
+                                  "%s: entry %d is %zu bytes long; strings are limited to %d "
+                                  "bytes",
+                                  label, entry, length, NNB_MODEL_MAX_NAME);
+        break;
+    case NNB_IO_STRING_READ_FAILED:
+        status = reader_error(reader, NNB_ERR_IO, "cannot read %s", label);
+        break;
+    case NNB_IO_STRING_NO_MEMORY:
+        status = out_of_memory(reader);
+        break;
     }
 
 cleanup:
-    if (reclaim_pointers) {
-#if H5_VERSION_GE(1, 12, 0)
-        H5Treclaim(memory_type, space, H5P_DEFAULT, pointers);
-#else
-        H5Dvlen_reclaim(memory_type, space, H5P_DEFAULT, pointers);
-#endif
-    }
-    free(pointers);
-    free(buffer);
     if (status == NNB_OK && count > 0) {
         *strings_out = strings;
         *count_out = count;
@@ -259,8 +193,6 @@ cleanup:
             free(strings[i]);
         free(strings);
     }
-    if (memory_type >= 0)
-        H5Tclose(memory_type);
     if (space >= 0)
         H5Sclose(space);
     if (file_type >= 0)
