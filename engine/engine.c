@@ -36,8 +36,8 @@
 
 typedef enum slot_state {
     SLOT_FREE = 0, /* ready to be filled by the reader */
-    SLOT_READY,    /* holds input rows, waiting to be scored */
-    SLOT_SCORED    /* holds outputs, waiting to be written */
+    SLOT_READY,    /* input rows read, waiting to be scored */
+    SLOT_SCORED    /* outputs computed, waiting to be written */
 } slot_state;
 
 /* One block of the ring. */
@@ -48,7 +48,7 @@ typedef struct block_slot {
     float *input_buffer;    /* rows x input_width, when the source has no view */
     int32_t *label_buffer;  /* when the source has labels and no view */
     float **output_buffers; /* per sink slot, when the sink has no view */
-    /* What the workers read and write: the buffers above or views. */
+    /* Rows the workers read and write: the buffers above, or views. */
     const float *input;
     int64_t ld_input;
     const int32_t *labels;
@@ -79,8 +79,8 @@ typedef struct pipeline {
     /* Serializes source reads with sink writes: HDF5 builds without the
      * thread-safe option must never see two threads at once.
      * NOTE: the lock is per run, so two runs in one process may still call
-     * HDF5 at the same time; that relies on HDF5's thread-safe build, which
-     * is the one Debian ships. */
+     * HDF5 at the same time. That is safe only with HDF5's thread-safe
+     * build, which is the one Debian ships. */
     pthread_mutex_t io_lock;
 } pipeline;
 
@@ -426,7 +426,7 @@ static void compensated_add(compensated_sum *s, double value)
     s->sum = t;
 }
 
-/* Make sure the run's scratch holds `floats_per_row` floats per tile row
+/* Make sure the run's scratch has room for `floats_per_row` floats per tile row
  * for every worker. It only grows, so repeated calls reuse it. */
 static nnb_status reserve_scratch(nnb_run *run, int64_t floats_per_row, nnb_error *error)
 {

@@ -5,7 +5,7 @@
  * Sources and sinks are plain callback tables, so an HDF5 dataset, a
  * caller's in-memory array or (later) an MPI rank's slice all plug in the same
  * way. Workers never call them. With read/write callbacks, a reader thread
- * calls read() and a writer thread calls write(), each in row order, and one
+ * calls read() and a writer thread calls write(), each in row order. One
  * mutex keeps the two from running at the same time, so a source or sink
  * built on a library that is not thread-safe (HDF5) needs no locking of its
  * own. View callbacks are called from the reader thread, or from the calling

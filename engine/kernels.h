@@ -1,7 +1,7 @@
 /*
  * Row kernels of the operators that are not matrix products. Each works on
- * `rows` rows of `width` floats with row strides in floats; `x` and `y` may
- * be the same array (in place) but must not otherwise overlap.
+ * `rows` rows of `width` floats, with row strides counted in floats. `x` and
+ * `y` may be the same array (in place) but must not otherwise overlap.
  */
 #ifndef NNB_KERNELS_H
 #define NNB_KERNELS_H
@@ -24,7 +24,8 @@ void nnb_kernel_bias_activation(int64_t rows, int64_t width, const float *x, int
 void nnb_kernel_relu(int64_t rows, int64_t width, const float *x, int64_t ldx,
                      float *y, int64_t ldy);
 
-/* y = 1 / (1 + exp(-x)), computed from exp(-|x|) so it never overflows. */
+/* y = 1 / (1 + exp(-x)), computed from exp(-|x|), whose argument is never
+ * positive, so exp cannot overflow. */
 void nnb_kernel_sigmoid(int64_t rows, int64_t width, const float *x, int64_t ldx,
                         float *y, int64_t ldy);
 

@@ -116,9 +116,9 @@ static int plan_work_alloc(plan_work *w, int count)
  * Give each scratch group a buffer, reusing a buffer once its last reader
  * has run, so a deep chain of layers needs two or three buffers per thread
  * rather than one per node. Groups are visited in order of their first
- * writer; a buffer is free for a group when its previous group's last reader
- * runs strictly before that first writer (a GEMM cannot write the buffer it
- * reads). Returns the scratch floats per tile row.
+ * writer. A buffer is free for a group only when its previous group's last
+ * reader runs strictly before that first writer, because a GEMM cannot
+ * write the buffer it reads. Returns the scratch floats per tile row.
  */
 static int64_t assign_buffers(plan_work *w, int group_count, int *order)
 {

@@ -30,7 +30,7 @@ typedef struct nnb_plan {
     nnb_op *fused;         /* per bias node: activation applied in the same pass, or NNB_OP_COUNT */
     nnb_node_home *home;   /* per node */
     int has_loss;          /* the cross_entropy node runs */
-    /* Scratch floats one thread needs per tile row; a scratch value at
+    /* Scratch floats one thread needs per tile row. A scratch value at
      * offset `o` of a tile of R rows starts at scratch + o * R. */
     int64_t scratch_floats_per_row;
 } nnb_plan;

@@ -84,11 +84,14 @@ nnb_status nnb_engine_resolve_threads(int requested, int *threads, nnb_error *er
 
 int64_t nnb_engine_default_tile_rows(const nnb_model *model)
 {
-    /* BLIS packs the whole weight matrix on every GEMM call, so a tile needs
-     * enough rows to amortize that; a tile's activations should also stay
-     * within a core's L2 cache (512 KiB on the machines measured so far).
-     * 2 MiB of activations per tile balances the two for the model widths
-     * seen so far. */
+    /* BLIS packs the whole weight matrix on every GEMM call, so a tile
+     * needs enough rows to amortize that. A tile's activations should also
+     * stay within a core's L2 cache (512 KiB on the AMD EPYC machines
+     * measured so far). The rule below sizes the tile so that all of its
+     * node values together take 2 MiB; since only two or three buffers are
+     * live at once, the working set is a fraction of that. The 2 MiB figure
+     * is an estimate, and the benchmark's tile sweep measures how close it
+     * comes to the best tile. */
     int64_t floats_per_row = model->input_width;
     for (int i = 0; i < model->node_count; i++)
         floats_per_row += model->nodes[i].width;

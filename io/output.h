@@ -1,8 +1,8 @@
 /*
- * Output files: one chunked (rows x width) float32 dataset per graph output,
- * written under a temporary name beside the final path and renamed into
- * place only by nnb_io_output_commit(), so a failed or cancelled run never
- * leaves a partial file at the output path.
+ * Output files: one chunked (rows x width) float32 dataset per graph output.
+ * The file is written under a temporary name beside the final path and
+ * renamed into place only by nnb_io_output_commit(), so a failed or
+ * cancelled run never leaves a partial file at the output path.
  */
 #ifndef NNB_OUTPUT_H
 #define NNB_OUTPUT_H

@@ -1,8 +1,9 @@
 /*
- * Command-line program, run as a child process: an end-to-end score whose
- * output file is read back and checked, identical files for any thread count
- * and tile size, and one test per kind of bad input (non-zero exit, one
- * message naming the problem, no file at the output path).
+ * Command-line program, run as a child process. The tests cover an
+ * end-to-end score whose output file is read back and checked, and identical
+ * files for any thread count and tile size. Each kind of bad input has a test
+ * that expects a non-zero exit, one message naming the problem and no file at
+ * the output path.
  *
  * The program under test is $NNB_CLI (set by `make test`), else
  * build/nnbatch.
