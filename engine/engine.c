@@ -3,15 +3,18 @@
  *
  * Rows move in blocks through a ring of block buffers. When the source and
  * sink are files, a reader thread fills the next blocks while OpenMP
- * workers score the current one and a writer thread drains finished blocks
+ * workers score the ready ones and a writer thread drains finished blocks
  * in order, so reading, computing and writing overlap. Workers never call
- * the source or sink. Each tile is scored by one worker from start to end,
- * so a row's result depends only on the row, never on the thread count or
- * tile size.
+ * the source or sink. One team of workers lives for the whole run and takes
+ * tiles in row order across block boundaries, so no worker waits at the
+ * end of a block while another finishes its last tile. Each tile is scored
+ * by one worker from start to end, so a row's result depends only on the
+ * row, never on the thread count or tile size.
  */
 #include "engine.h"
 
 #include "kernels.h"
+#include "matvec.h"
 #include "plan.h"
 #include "run.h"
 #include "status.h"
@@ -31,8 +34,10 @@
  * count. */
 #define BLOCK_INPUT_BYTES (INT64_C(4) << 20)
 
-/* Blocks in flight: one being read, one being scored, one being written. */
-#define RING_SLOTS 3
+/* Blocks in flight: one being read, two being scored (the workers move on
+ * to the next block while the last tiles of a block finish) and one being
+ * written. */
+#define RING_SLOTS 4
 
 typedef enum slot_state {
     SLOT_FREE = 0, /* ready to be filled by the reader */
@@ -54,27 +59,61 @@ typedef struct block_slot {
     const int32_t *labels;
     float **outputs;
     int64_t *ld_outputs;
+    /* Per row of the block: loss, arg-max hit, non-finite flag. */
+    double *loss;
+    uint8_t *correct;
+    uint8_t *nonfinite;
+    int64_t block;          /* index of the block the slot holds; -1 before the first */
+    int64_t tiles;          /* tiles in the block */
+    int64_t tiles_done;     /* tiles scored so far */
+    int64_t nonfinite_rows; /* rows with a NaN or infinity, over the scored tiles */
 } block_slot;
 
-/* State shared by the driving thread, the reader and the writer. */
+/* Neumaier's compensated sum, added to in row order, so the mean loss of a
+ * billion rows keeps its precision and never depends on the tiling. */
+typedef struct compensated_sum {
+    double sum;
+    double compensation;
+} compensated_sum;
+
+static void compensated_add(compensated_sum *s, double value)
+{
+    double t = s->sum + value;
+    if (fabs(s->sum) >= fabs(value))
+        s->compensation += (s->sum - t) + value;
+    else
+        s->compensation += (value - t) + s->sum;
+    s->sum = t;
+}
+
+/* State shared by the workers, the reader and the writer. */
 typedef struct pipeline {
     nnb_run *run;
     const nnb_row_source *source;
     const nnb_row_sink *sink;
+    const nnb_plan *plan;
+    int threaded;    /* reader and writer threads run (file source or sink) */
+    int slot_count;  /* ring slots in use */
     int64_t block_rows;
     int64_t block_count;
     block_slot slots[RING_SLOTS];
-    double *loss;       /* per row of the block being scored */
-    uint8_t *correct;   /* per row of the block being scored */
-    uint8_t *nonfinite; /* per row of the block being scored */
 
-    /* `lock` protects every slot's state, `stop` and the first failure;
-     * `changed` is broadcast whenever one of them changes. */
+    /* `lock` protects every slot's state and tile counts, the fields below
+     * and the first failure; `changed` is broadcast whenever one of them
+     * changes. */
     pthread_mutex_t lock;
     pthread_cond_t changed;
     int stop;
     nnb_status status;
     nnb_error error;
+    int64_t next_block;    /* block of the next tile a worker takes */
+    int64_t next_tile;     /* that tile's index within its block */
+    int64_t blocks_summed; /* blocks whose rows were added to the totals */
+
+    /* Totals over the summed blocks, added in row order. */
+    compensated_sum loss_sum;
+    int64_t correct_rows;
+    int64_t nonfinite_rows;
 
     /* Serializes source reads with sink writes: HDF5 builds without the
      * thread-safe option must never see two threads at once.
@@ -133,6 +172,10 @@ static void score_tile(const nnb_model *model, const nnb_plan *plan, const block
 
         switch (node->op) {
         case NNB_OP_MATMUL: {
+            if (width == 1) {
+                nnb_kernel_matvec(rows, node->weight_rows, in, ld_in, node->weight, out, ld_out);
+                break;
+            }
             float one = 1.0f, zero = 0.0f;
             bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, rows, width, node->weight_rows,
                          &one, (float *)in, ld_in, 1, node->weight, node->weight_cols, 1,
@@ -171,62 +214,6 @@ static void score_tile(const nnb_model *model, const nnb_plan *plan, const block
     }
 }
 
-/* Flag the rows of a tile that hold a NaN or infinity in their input or in
- * any output the sink receives. */
-static void flag_nonfinite(const nnb_model *model, const nnb_row_sink *sink,
-                           const block_slot *block, int64_t row, int64_t rows, uint8_t *nonfinite)
-{
-    for (int64_t r = row; r < row + rows; r++) {
-        int bad = nnb_kernel_has_nonfinite(model->input_width, block->input + r * block->ld_input);
-        for (int s = 0; s < sink->output_count && !bad; s++) {
-            int64_t width = nnb_model_output_width(model, sink->outputs[s]);
-            bad = nnb_kernel_has_nonfinite(width, block->outputs[s] + r * block->ld_outputs[s]);
-        }
-        nonfinite[r] = (uint8_t)bad;
-    }
-}
-
-/* Score every tile of a block on the run's workers. */
-static void score_block(nnb_run *run, const nnb_plan *plan, const nnb_row_sink *sink,
-                        const block_slot *block, double *loss, uint8_t *correct,
-                        uint8_t *nonfinite)
-{
-    const nnb_model *model = run->model;
-    int64_t tile_rows = run->call_tile_rows;
-    int64_t tiles = (block->count + tile_rows - 1) / tile_rows;
-    int flush_denormals = !run->options.keep_denormals;
-
-#pragma omp parallel num_threads(run->threads)
-    {
-        /* Each thread has its own floating-point control register: set
-         * flush-to-zero and denormals-are-zero here, and restore them so the
-         * caller's threads are left as they were. */
-#if defined(__SSE2__)
-        unsigned int saved_csr = _mm_getcsr();
-        if (flush_denormals)
-            _mm_setcsr(saved_csr | 0x8040u);
-#else
-        (void)flush_denormals;
-#endif
-        float *scratch = run->scratch + (int64_t)omp_get_thread_num() * run->scratch_stride;
-        rntm_t rntm;
-        gemm_runtime_init(&rntm);
-
-        /* Dynamic scheduling only changes which worker scores a tile,
-         * never the tile's result. */
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t t = 0; t < tiles; t++) {
-            int64_t row = t * tile_rows;
-            int64_t rows = block->count - row < tile_rows ? block->count - row : tile_rows;
-            score_tile(model, plan, block, scratch, tile_rows, &rntm, row, rows, loss, correct);
-            flag_nonfinite(model, sink, block, row, rows, nonfinite);
-        }
-#if defined(__SSE2__)
-        _mm_setcsr(saved_csr);
-#endif
-    }
-}
-
 /* ---- Block buffers --------------------------------------------------------- */
 
 static void *aligned_array(int64_t count, size_t size)
@@ -246,17 +233,26 @@ static void slot_free(block_slot *slot, int outputs)
     free(slot->output_buffers);
     free(slot->outputs);
     free(slot->ld_outputs);
+    free(slot->loss);
+    free(slot->correct);
+    free(slot->nonfinite);
     memset(slot, 0, sizeof *slot);
 }
 
 /* Allocate one slot's buffers: input and labels unless the source has a
- * view, outputs unless the sink has one. */
+ * view, outputs unless the sink has one, and the per-row results. */
 static int slot_alloc(block_slot *slot, const nnb_model *model, const nnb_row_source *source,
-                      const nnb_row_sink *sink, int64_t rows)
+                      const nnb_row_sink *sink, int has_loss, int64_t rows)
 {
     memset(slot, 0, sizeof *slot);
+    slot->block = -1;
     int outputs = sink->output_count;
     int ok = 1;
+    ok &= (slot->nonfinite = aligned_array(rows, sizeof(uint8_t))) != NULL;
+    if (has_loss) {
+        ok &= (slot->loss = aligned_array(rows, sizeof(double))) != NULL;
+        ok &= (slot->correct = aligned_array(rows, sizeof(uint8_t))) != NULL;
+    }
     ok &= (slot->outputs = calloc((size_t)outputs + 1, sizeof *slot->outputs)) != NULL;
     ok &= (slot->ld_outputs = calloc((size_t)outputs + 1, sizeof *slot->ld_outputs)) != NULL;
     if (source->view == NULL) {
@@ -290,13 +286,23 @@ static int64_t choose_block_rows(const nnb_run *run, const nnb_row_source *sourc
     return rows;
 }
 
-/* Point the slot's views at rows [first, first + count), from the source
- * and sink views where they have them, else at the slot's own buffers. */
-static void slot_bind(block_slot *slot, const nnb_model *model, const nnb_row_source *source,
-                      const nnb_row_sink *sink, int64_t first, int64_t count)
+/* Point the slot's views at the rows of block `k`, from the source and
+ * sink views where they have them, else at the slot's own buffers. The
+ * caller then publishes the slot with slot_ready(). */
+static void slot_bind(pipeline *p, block_slot *slot, int64_t k)
 {
+    const nnb_model *model = p->run->model;
+    const nnb_row_source *source = p->source;
+    const nnb_row_sink *sink = p->sink;
+    int64_t first = k * p->block_rows;
+    int64_t count = source->rows - first < p->block_rows ? source->rows - first : p->block_rows;
+    int64_t tile_rows = p->run->call_tile_rows;
+
     slot->first = first;
     slot->count = count;
+    slot->tiles = (count + tile_rows - 1) / tile_rows;
+    slot->tiles_done = 0;
+    slot->nonfinite_rows = 0;
     if (source->view != NULL) {
         source->view(source->state, first, count, &slot->input, &slot->ld_input, &slot->labels);
     } else {
@@ -348,24 +354,30 @@ static void pipeline_set(pipeline *p, block_slot *slot, slot_state state)
     pthread_mutex_unlock(&p->lock);
 }
 
+/* Mark `slot` as holding the rows of block `k`, ready to be scored. Called
+ * with p->lock held. */
+static void slot_ready(pipeline *p, block_slot *slot, int64_t k)
+{
+    slot->block = k;
+    slot->state = SLOT_READY;
+    pthread_cond_broadcast(&p->changed);
+}
+
 static void *reader_main(void *argument)
 {
     pipeline *p = argument;
     const nnb_model *model = p->run->model;
     for (int64_t k = 0; k < p->block_count; k++) {
-        block_slot *slot = &p->slots[k % RING_SLOTS];
+        block_slot *slot = &p->slots[k % p->slot_count];
         if (!pipeline_wait(p, slot, SLOT_FREE))
             break;
 
-        int64_t first = k * p->block_rows;
-        int64_t count = p->source->rows - first < p->block_rows ? p->source->rows - first
-                                                                : p->block_rows;
-        slot_bind(slot, model, p->source, p->sink, first, count);
+        slot_bind(p, slot, k);
         if (p->source->view == NULL) {
             nnb_error error;
             nnb_error_clear(&error);
             pthread_mutex_lock(&p->io_lock);
-            nnb_status status = p->source->read(p->source->state, first, count,
+            nnb_status status = p->source->read(p->source->state, slot->first, slot->count,
                                                 slot->input_buffer, model->input_width,
                                                 slot->label_buffer, &error);
             pthread_mutex_unlock(&p->io_lock);
@@ -374,7 +386,9 @@ static void *reader_main(void *argument)
                 break;
             }
         }
-        pipeline_set(p, slot, SLOT_READY);
+        pthread_mutex_lock(&p->lock);
+        slot_ready(p, slot, k);
+        pthread_mutex_unlock(&p->lock);
     }
     return NULL;
 }
@@ -383,7 +397,7 @@ static void *writer_main(void *argument)
 {
     pipeline *p = argument;
     for (int64_t k = 0; k < p->block_count; k++) {
-        block_slot *slot = &p->slots[k % RING_SLOTS];
+        block_slot *slot = &p->slots[k % p->slot_count];
         if (!pipeline_wait(p, slot, SLOT_SCORED))
             break;
 
@@ -407,24 +421,150 @@ static void *writer_main(void *argument)
     return NULL;
 }
 
-/* ---- The run -------------------------------------------------------------- */
+/* ---- Workers --------------------------------------------------------------- */
 
-/* Neumaier's compensated sum, added to in row order, so the mean loss of a
- * billion rows keeps its precision and never depends on the tiling. */
-typedef struct compensated_sum {
-    double sum;
-    double compensation;
-} compensated_sum;
-
-static void compensated_add(compensated_sum *s, double value)
+/* Take the next tile in row order and wait until its block is ready.
+ * Returns the block's slot, or NULL when no tile is left or the run stops. */
+static block_slot *take_tile(pipeline *p, int64_t *tile)
 {
-    double t = s->sum + value;
-    if (fabs(s->sum) >= fabs(value))
-        s->compensation += (s->sum - t) + value;
-    else
-        s->compensation += (value - t) + s->sum;
-    s->sum = t;
+    pthread_mutex_lock(&p->lock);
+    block_slot *slot = NULL;
+    if (!p->stop && p->next_block < p->block_count) {
+        int64_t k = p->next_block;
+        *tile = p->next_tile;
+        int64_t first = k * p->block_rows;
+        int64_t count = p->source->rows - first < p->block_rows ? p->source->rows - first
+                                                                : p->block_rows;
+        int64_t tiles = (count + p->run->call_tile_rows - 1) / p->run->call_tile_rows;
+        if (++p->next_tile == tiles) {
+            p->next_block++;
+            p->next_tile = 0;
+        }
+        slot = &p->slots[k % p->slot_count];
+        while (!p->stop && !(slot->state == SLOT_READY && slot->block == k))
+            pthread_cond_wait(&p->changed, &p->lock);
+        if (p->stop)
+            slot = NULL;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return slot;
 }
+
+/* Add the rows of every fully scored block to the totals, in block order,
+ * and pass each block on: to the writer, or, without a writer, straight
+ * back to the ring bound to the next block. Called with p->lock held. */
+static void sum_finished_blocks(pipeline *p)
+{
+    while (p->blocks_summed < p->block_count) {
+        int64_t k = p->blocks_summed;
+        block_slot *slot = &p->slots[k % p->slot_count];
+        if (!(slot->state == SLOT_READY && slot->block == k && slot->tiles_done == slot->tiles))
+            break;
+
+        p->nonfinite_rows += slot->nonfinite_rows;
+        if (p->plan->has_loss) {
+            for (int64_t r = 0; r < slot->count; r++) {
+                compensated_add(&p->loss_sum, slot->loss[r]);
+                p->correct_rows += slot->correct[r];
+            }
+        }
+        p->blocks_summed++;
+
+        if (p->threaded) {
+            slot->state = SLOT_SCORED;
+        } else if (k + p->slot_count < p->block_count) {
+            slot_bind(p, slot, k + p->slot_count);
+            slot_ready(p, slot, k + p->slot_count);
+        } else {
+            slot->state = SLOT_FREE;
+        }
+        pthread_cond_broadcast(&p->changed);
+    }
+}
+
+/* Flag the rows of a tile that hold a NaN or infinity in their input or in
+ * any output the sink receives; returns how many. */
+static int64_t flag_nonfinite(const nnb_model *model, const nnb_row_sink *sink,
+                              block_slot *block, int64_t row, int64_t rows)
+{
+    int64_t flagged = 0;
+    for (int64_t r = row; r < row + rows; r++) {
+        int bad = nnb_kernel_has_nonfinite(model->input_width, block->input + r * block->ld_input);
+        for (int s = 0; s < sink->output_count && !bad; s++) {
+            int64_t width = nnb_model_output_width(model, sink->outputs[s]);
+            bad = nnb_kernel_has_nonfinite(width, block->outputs[s] + r * block->ld_outputs[s]);
+        }
+        flagged += bad;
+    }
+    return flagged;
+}
+
+/* Report progress from the driving thread, once for each block summed
+ * since the last report; a nonzero return from the callback stops the run. */
+static void report_progress(pipeline *p, int64_t blocks_summed, int64_t *blocks_reported)
+{
+    const nnb_options *options = &p->run->options;
+    for (; *blocks_reported < blocks_summed; ++*blocks_reported) {
+        int64_t end = (*blocks_reported + 1) * p->block_rows;
+        int64_t rows_done = end < p->source->rows ? end : p->source->rows;
+        if (options->progress == NULL
+            || options->progress(options->progress_user_data, rows_done, p->source->rows) == 0)
+            continue;
+        nnb_error cancelled;
+        nnb_error_set(&cancelled, NNB_ERR_CANCELLED, "run cancelled after %lld of %lld rows",
+                      (long long)rows_done, (long long)p->source->rows);
+        pipeline_fail(p, NNB_ERR_CANCELLED, &cancelled);
+        *blocks_reported = blocks_summed;
+        return;
+    }
+}
+
+/* One worker: score tiles until none is left. Thread 0 is the thread that
+ * called the run, and it alone reports progress. */
+static void worker_main(pipeline *p, int64_t *blocks_reported)
+{
+    nnb_run *run = p->run;
+    const nnb_model *model = run->model;
+    int64_t tile_rows = run->call_tile_rows;
+    int driver = omp_get_thread_num() == 0;
+
+    /* Each thread has its own floating-point control register: set
+     * flush-to-zero and denormals-are-zero here, and restore them so the
+     * caller's threads are left as they were. */
+#if defined(__SSE2__)
+    unsigned int saved_csr = _mm_getcsr();
+    if (!run->options.keep_denormals)
+        _mm_setcsr(saved_csr | 0x8040u);
+#endif
+    float *scratch = run->scratch + (int64_t)omp_get_thread_num() * run->scratch_stride;
+    rntm_t rntm;
+    gemm_runtime_init(&rntm);
+
+    int64_t tile;
+    block_slot *slot;
+    while ((slot = take_tile(p, &tile)) != NULL) {
+        int64_t row = tile * tile_rows;
+        int64_t rows = slot->count - row < tile_rows ? slot->count - row : tile_rows;
+        score_tile(model, p->plan, slot, scratch, tile_rows, &rntm, row, rows, slot->loss,
+                   slot->correct);
+        int64_t flagged = flag_nonfinite(model, p->sink, slot, row, rows);
+
+        pthread_mutex_lock(&p->lock);
+        slot->nonfinite_rows += flagged;
+        slot->tiles_done++;
+        sum_finished_blocks(p);
+        int64_t blocks_summed = p->blocks_summed;
+        pthread_mutex_unlock(&p->lock);
+
+        if (driver)
+            report_progress(p, blocks_summed, blocks_reported);
+    }
+#if defined(__SSE2__)
+    _mm_setcsr(saved_csr);
+#endif
+}
+
+/* ---- The run -------------------------------------------------------------- */
 
 /* Make sure the run's scratch has room for `floats_per_row` floats per tile row
  * for every worker. It only grows, so repeated calls reuse it. */
@@ -483,20 +623,20 @@ nnb_status nnb_engine_run(nnb_run *run, const nnb_row_source *source,
     p.run = run;
     p.source = source;
     p.sink = sink;
+    p.plan = &plan;
     p.block_rows = choose_block_rows(run, source);
     p.block_count = (source->rows + p.block_rows - 1) / p.block_rows;
+    /* In-memory sources and sinks need no I/O threads: reading and writing
+     * a block is pointer arithmetic, done by the worker that finishes the
+     * block before it. */
+    p.threaded = source->view == NULL || sink->view == NULL;
+    p.slot_count = (int)(p.block_count < RING_SLOTS ? p.block_count : RING_SLOTS);
+    if (p.slot_count < 1)
+        p.slot_count = 1;
 
-    /* In-memory sources and sinks need no threads: read and write are
-     * pointer arithmetic, so one slot is scored after another. */
-    int threaded = source->view == NULL || sink->view == NULL;
-    int slot_count = threaded ? RING_SLOTS : 1;
-    int ok = (p.nonfinite = aligned_array(p.block_rows, sizeof(uint8_t))) != NULL;
-    for (int i = 0; i < slot_count && ok; i++)
-        ok &= slot_alloc(&p.slots[i], model, source, sink, p.block_rows);
-    if (plan.has_loss) {
-        ok &= (p.loss = aligned_array(p.block_rows, sizeof(double))) != NULL;
-        ok &= (p.correct = aligned_array(p.block_rows, sizeof(uint8_t))) != NULL;
-    }
+    int ok = 1;
+    for (int i = 0; i < p.slot_count && ok; i++)
+        ok &= slot_alloc(&p.slots[i], model, source, sink, plan.has_loss, p.block_rows);
     if (!ok) {
         status = nnb_error_set(error, NNB_ERR_NO_MEMORY,
                                "out of memory allocating blocks of %lld rows",
@@ -509,7 +649,7 @@ nnb_status nnb_engine_run(nnb_run *run, const nnb_row_source *source,
     pthread_mutex_init(&p.io_lock, NULL);
     pthread_t reader, writer;
     int reader_started = 0, writer_started = 0;
-    if (threaded) {
+    if (p.threaded) {
         reader_started = pthread_create(&reader, NULL, reader_main, &p) == 0;
         writer_started = reader_started && pthread_create(&writer, NULL, writer_main, &p) == 0;
         if (!writer_started) {
@@ -517,48 +657,20 @@ nnb_status nnb_engine_run(nnb_run *run, const nnb_row_source *source,
             nnb_error_set(&failure, NNB_ERR_INTERNAL, "could not start the I/O threads");
             pipeline_fail(&p, NNB_ERR_INTERNAL, &failure);
         }
-    }
-
-    compensated_sum loss_sum = {0.0, 0.0};
-    int64_t correct = 0;
-    int64_t nonfinite_rows = 0;
-    for (int64_t k = 0; k < p.block_count; k++) {
-        block_slot *slot = &p.slots[k % slot_count];
-        if (threaded) {
-            if (!pipeline_wait(&p, slot, SLOT_READY))
-                break;
-        } else {
-            int64_t first = k * p.block_rows;
-            int64_t count = source->rows - first < p.block_rows ? source->rows - first
-                                                                : p.block_rows;
-            slot_bind(slot, model, source, sink, first, count);
-        }
-
-        score_block(run, &plan, sink, slot, p.loss, p.correct, p.nonfinite);
-        for (int64_t r = 0; r < slot->count; r++)
-            nonfinite_rows += p.nonfinite[r];
-
-        /* Add the losses in row order, whatever the tiling. */
-        if (plan.has_loss) {
-            for (int64_t r = 0; r < slot->count; r++) {
-                compensated_add(&loss_sum, p.loss[r]);
-                correct += p.correct[r];
-            }
-        }
-        int64_t rows_done = slot->first + slot->count;
-        if (threaded)
-            pipeline_set(&p, slot, SLOT_SCORED);
-
-        if (run->options.progress != NULL
-            && run->options.progress(run->options.progress_user_data, rows_done, source->rows)
-                   != 0) {
-            nnb_error cancelled;
-            nnb_error_set(&cancelled, NNB_ERR_CANCELLED, "run cancelled after %lld of %lld rows",
-                          (long long)rows_done, (long long)source->rows);
-            pipeline_fail(&p, NNB_ERR_CANCELLED, &cancelled);
-            break;
+    } else {
+        for (int i = 0; i < p.slot_count; i++) {
+            slot_bind(&p, &p.slots[i], i);
+            slot_ready(&p, &p.slots[i], i);
         }
     }
+
+    int64_t blocks_reported = 0;
+#pragma omp parallel num_threads(run->threads)
+    worker_main(&p, &blocks_reported);
+
+    /* The last blocks may have been summed by another worker. */
+    if (!p.stop)
+        report_progress(&p, p.blocks_summed, &blocks_reported);
 
     if (reader_started)
         pthread_join(reader, NULL);
@@ -578,20 +690,17 @@ nnb_status nnb_engine_run(nnb_run *run, const nnb_row_source *source,
     summary->rows = source->rows;
     summary->flops = model->flops_per_row * (double)source->rows;
     summary->has_labels = plan.has_loss;
-    summary->nonfinite_rows = nonfinite_rows;
+    summary->nonfinite_rows = p.nonfinite_rows;
     if (plan.has_loss && source->rows > 0) {
-        summary->mean_loss = (loss_sum.sum + loss_sum.compensation) / (double)source->rows;
-        summary->correct = correct;
-        summary->accuracy = (double)correct / (double)source->rows;
+        summary->mean_loss = (p.loss_sum.sum + p.loss_sum.compensation) / (double)source->rows;
+        summary->correct = p.correct_rows;
+        summary->accuracy = (double)p.correct_rows / (double)source->rows;
     }
     summary->seconds = omp_get_wtime() - start;
 
 done:
     for (int i = 0; i < RING_SLOTS; i++)
         slot_free(&p.slots[i], sink->output_count);
-    free(p.loss);
-    free(p.correct);
-    free(p.nonfinite);
     nnb_plan_destroy(&plan);
     return status;
 }

@@ -85,18 +85,19 @@ nnb_status nnb_engine_resolve_threads(int requested, int *threads, nnb_error *er
 int64_t nnb_engine_default_tile_rows(const nnb_model *model)
 {
     /* BLIS packs the whole weight matrix on every GEMM call, so a tile
-     * needs enough rows to amortize that. A tile's activations should also
-     * stay within a core's L2 cache (512 KiB on the AMD EPYC machines
-     * measured so far). The rule below sizes the tile so that all of its
-     * node values together take 2 MiB; since only two or three buffers are
-     * live at once, the working set is a fraction of that. The 2 MiB figure
-     * is an estimate, and the benchmark's tile sweep measures how close it
-     * comes to the best tile. */
+     * needs enough rows to amortize that; too many rows and the tile's
+     * activations no longer fit a core's L2 cache (512 KiB to 1 MiB on the
+     * AMD EPYC machines measured so far). The rule below sizes the tile so
+     * that all of its node values together take 4 MiB; only two or three
+     * buffers are live at once, so the working set is a fraction of that.
+     * On the W1 model of bench/ this gives 320 rows, between the best swept
+     * tiles for 2 threads (256) and 1 thread (1024); the benchmark's tile
+     * sweep measures how close the rule comes to the best tile. */
     int64_t floats_per_row = model->input_width;
     for (int i = 0; i < model->node_count; i++)
         floats_per_row += model->nodes[i].width;
 
-    int64_t rows = (INT64_C(2) << 20) / (4 * floats_per_row);
+    int64_t rows = (INT64_C(4) << 20) / (4 * floats_per_row);
     rows -= rows % 16;
     if (rows < 64)
         rows = 64;

@@ -480,6 +480,70 @@ static void test_cancel_leaves_no_output(void)
     free(x);
 }
 
+/* A last layer with one output column (a matrix-vector product) scores
+ * every row the same way for any tiling, and matches the double reference.
+ * Depths 20 and 37 leave remainders after the kernel's groups of 8. */
+static void test_one_column_output(void)
+{
+    const int64_t rows = 1001, depths[] = {20, 37};
+    for (size_t d = 0; d < sizeof depths / sizeof depths[0]; d++) {
+        int64_t depth = depths[d];
+        float *w1 = malloc(sizeof(float) * (size_t)(depth * IN));
+        float *w2 = malloc(sizeof(float) * (size_t)depth);
+        float b1[64], b2[1];
+        float *x = malloc(sizeof(float) * (size_t)(rows * IN));
+        test_fill_random(w1, depth * IN, 51, 0.5f);
+        test_fill_random(w2, depth, 52, 0.5f);
+        test_fill_random(b1, depth, 53, 0.1f);
+        test_fill_random(b2, 1, 54, 0.1f);
+        test_fill_random(x, rows * IN, 55, 2.0f);
+        test_layer tabular[2] = {{IN, depth, w1, b1, NNB_OP_RELU},
+                                 {depth, 1, w2, b2, NNB_OP_SIGMOID}};
+        test_mlp spec = {IN, tabular, 2, 0};
+        nnb_model *model = test_mlp_model(&spec);
+
+        const int threads[] = {1, 2, 3};
+        const int64_t tiles[] = {1, 7, 64, 4096};
+        float *base = NULL;
+        for (size_t t = 0; t < 3; t++) {
+            for (size_t k = 0; k < 4; k++) {
+                float *y = calloc((size_t)rows, sizeof(float));
+                nnb_options options;
+                nnb_options_init(&options);
+                options.threads = threads[t];
+                options.tile_rows = tiles[k];
+                nnb_run *run = NULL;
+                nnb_error error;
+                nnb_summary summary;
+                CU_ASSERT_EQUAL_FATAL(nnb_run_create(model, &options, &run, &error), NNB_OK);
+                CU_ASSERT_EQUAL(nnb_score_array(run, rows, x, IN, NULL, 0, y, 1, &summary,
+                                                &error),
+                                NNB_OK);
+                nnb_run_free(run);
+                if (base == NULL) {
+                    base = y;
+                    continue;
+                }
+                CU_ASSERT_EQUAL(memcmp(base, y, (size_t)rows * sizeof(float)), 0);
+                free(y);
+            }
+        }
+        double worst = 0.0;
+        for (int64_t r = 0; r < rows; r++) {
+            double logit;
+            test_mlp_reference(&spec, x + r * IN, -1, &logit, NULL);
+            double error = fabs((double)base[r] - logit);
+            worst = error > worst ? error : worst;
+        }
+        CU_ASSERT(worst < 1e-6);
+        free(base);
+        nnb_model_free(model);
+        free(x);
+        free(w2);
+        free(w1);
+    }
+}
+
 static int engine_cleanup(void)
 {
     test_temp_cleanup();
@@ -506,5 +570,6 @@ int nnb_test_register_engine(void)
     failed |= CU_add_test(suite, "late bad label fails cleanly",
                           test_late_bad_label_fails_cleanly) == NULL;
     failed |= CU_add_test(suite, "cancel leaves no output", test_cancel_leaves_no_output) == NULL;
+    failed |= CU_add_test(suite, "one-column output", test_one_column_output) == NULL;
     return failed ? -1 : 0;
 }
