@@ -30,6 +30,9 @@ struct nnb_io_dataset_reader {
     int64_t classes;
     double *label_values;     /* staging for one block of labels */
     int64_t label_capacity;   /* capacity of label_values, in rows */
+    /* Rows per chunk when whole chunks can be copied straight from the file
+     * into the caller's rows (see direct_chunk_rows()), else 0. */
+    int64_t direct_chunk_rows;
 };
 
 static char *copy_string(const char *text)
@@ -284,6 +287,28 @@ static nnb_status check_labels(nnb_io_dataset_reader *reader, nnb_error *error)
     return NNB_OK;
 }
 
+/* Rows per chunk when the features' chunks can be read as raw bytes into
+ * the block buffer: chunks span whole rows, no filter is applied and the
+ * stored type is the machine's float. HDF5 then skips its chunk cache and
+ * type conversion, which copy every value once more. Returns 0 otherwise. */
+static int64_t direct_chunk_rows(const nnb_io_dataset_reader *reader)
+{
+    int64_t rows = 0;
+    hid_t create = H5Dget_create_plist(reader->features);
+    hid_t type = H5Dget_type(reader->features);
+    if (create >= 0 && type >= 0 && H5Pget_layout(create) == H5D_CHUNKED
+        && H5Pget_nfilters(create) == 0 && H5Tequal(type, H5T_NATIVE_FLOAT) > 0) {
+        hsize_t chunk[2] = {0, 0};
+        if (H5Pget_chunk(create, 2, chunk) == 2 && (int64_t)chunk[1] == reader->width)
+            rows = (int64_t)chunk[0];
+    }
+    if (type >= 0)
+        H5Tclose(type);
+    if (create >= 0)
+        H5Pclose(create);
+    return rows;
+}
+
 nnb_status nnb_io_dataset_open(const char *path, const char *features, const char *labels,
                                int64_t width, int64_t classes,
                                nnb_io_dataset_reader **reader_out, nnb_error *error)
@@ -321,6 +346,8 @@ nnb_status nnb_io_dataset_open(const char *path, const char *features, const cha
                           &reader->features_space, error);
     if (status == NNB_OK)
         status = check_features(reader, error);
+    if (status == NNB_OK)
+        reader->direct_chunk_rows = direct_chunk_rows(reader);
     if (status == NNB_OK && labels != NULL) {
         status = open_numeric(reader, labels, "labels", &reader->labels,
                               &reader->labels_space, error);
@@ -498,6 +525,36 @@ static nnb_status read_labels(nnb_io_dataset_reader *reader, int64_t first, int6
     return convert_indices(reader, first, count, labels, error);
 }
 
+/* Copy the whole chunks that start at row `first` and lie inside the range
+ * and inside the dataset straight from the file into `features`; returns
+ * the rows copied. It stops at the first chunk it cannot copy this way (a
+ * chunk never written, a partial last chunk, one whose stored size is not a
+ * full chunk, as in a damaged file) and leaves that to read_rows(), which
+ * reads fill values or reports the error. */
+static int64_t read_whole_chunks(const nnb_io_dataset_reader *reader, int64_t first,
+                                 int64_t count, float *features, int64_t ld)
+{
+    int64_t chunk = reader->direct_chunk_rows;
+    if (chunk <= 0 || ld != reader->width || first % chunk != 0)
+        return 0;
+
+    hsize_t chunk_bytes = (hsize_t)chunk * (hsize_t)reader->width * sizeof(float);
+    int64_t done = 0;
+    while (count - done >= chunk && first + done + chunk <= reader->rows) {
+        hsize_t offset[2] = {(hsize_t)(first + done), 0};
+        hsize_t stored = 0;
+        uint32_t filters = 0;
+        if (H5Dget_chunk_storage_size(reader->features, offset, &stored) < 0
+            || stored != chunk_bytes
+            || H5Dread_chunk(reader->features, H5P_DEFAULT, offset, &filters,
+                             features + done * ld) < 0
+            || filters != 0)
+            break;
+        done += chunk;
+    }
+    return done;
+}
+
 nnb_status nnb_io_dataset_read(nnb_io_dataset_reader *reader, int64_t first, int64_t count,
                                float *features, int64_t ld, int32_t *labels, nnb_error *error)
 {
@@ -505,9 +562,17 @@ nnb_status nnb_io_dataset_read(nnb_io_dataset_reader *reader, int64_t first, int
     nnb_io_hdf5_quiet_begin(&quiet);
     nnb_status status = NNB_OK;
 
+    /* Whole chunks at the start of the range go straight into `features`;
+     * read_rows() takes the rest. */
+    int64_t direct = read_whole_chunks(reader, first, count, features, ld);
+    first += direct;
+    count -= direct;
+    features += direct * ld;
+
     char detail[256];
-    if (read_rows(reader->features, reader->features_space, 2, first, count, reader->width, ld,
-                  H5T_NATIVE_FLOAT, features, detail, sizeof detail) < 0) {
+    if (count > 0
+        && read_rows(reader->features, reader->features_space, 2, first, count, reader->width,
+                     ld, H5T_NATIVE_FLOAT, features, detail, sizeof detail) < 0) {
         status = nnb_error_set(error, NNB_ERR_IO,
                                "%s: reading rows %lld to %lld of '%s' failed: %s; the file may "
                                "be truncated or corrupted",
@@ -515,7 +580,7 @@ nnb_status nnb_io_dataset_read(nnb_io_dataset_reader *reader, int64_t first, int
                                reader->features_name, detail);
     }
     if (status == NNB_OK && reader->labels >= 0 && labels != NULL)
-        status = read_labels(reader, first, count, labels, error);
+        status = read_labels(reader, first - direct, count + direct, labels, error);
 
     nnb_io_hdf5_quiet_end(&quiet);
     return status;

@@ -437,6 +437,57 @@ static void test_layouts_match_float32(void)
     }
 }
 
+/* Chunks never written read as the fill value (0), whether the reader
+ * copies whole chunks from the file or goes through HDF5's hyperslab read:
+ * the dataset has 64-row chunks with rows 128 to 1279 never written. */
+static void test_unwritten_chunks_read_as_zero(void)
+{
+    char data[600], reference[600];
+    snprintf(data, sizeof data, "%s", test_temp_path("sparse.h5"));
+    snprintf(reference, sizeof reference, "%s", test_temp_path("sparse-reference.h5"));
+    const int64_t gap_first = 128, gap_end = 1280;
+    float *zeroed = malloc(sizeof(float) * WIDE_ROWS * WIDE_IN);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(zeroed);
+    memcpy(zeroed, wide_features, sizeof(float) * WIDE_ROWS * WIDE_IN);
+    memset(zeroed + gap_first * WIDE_IN, 0,
+           sizeof(float) * (size_t)((gap_end - gap_first) * WIDE_IN));
+    CU_ASSERT_EQUAL_FATAL(write_matrix(data, 1, "zeroed", H5T_IEEE_F32LE, WIDE_ROWS, WIDE_IN,
+                                       &CONTIGUOUS, H5T_NATIVE_FLOAT, zeroed),
+                          0);
+    CU_ASSERT_EQUAL_FATAL(write_vector(data, "y", H5T_STD_I32LE, WIDE_ROWS, &CONTIGUOUS,
+                                       H5T_NATIVE_INT32, wide_labels),
+                          0);
+    nnb_error error;
+    CU_ASSERT_EQUAL_FATAL(score(wide.run, data, "zeroed", "y", reference, &error), NNB_OK);
+
+    /* The chunked copy: create it, then write the rows around the gap. */
+    hid_t file = H5Fopen(data, H5F_ACC_RDWR, H5P_DEFAULT);
+    hsize_t dims[2] = {WIDE_ROWS, WIDE_IN}, chunk[2] = {64, WIDE_IN};
+    hid_t space = H5Screate_simple(2, dims, NULL);
+    hid_t create = H5Pcreate(H5P_DATASET_CREATE);
+    CU_ASSERT(H5Pset_chunk(create, 2, chunk) >= 0);
+    hid_t dataset = H5Dcreate2(file, "sparse", H5T_IEEE_F32LE, space, H5P_DEFAULT, create,
+                               H5P_DEFAULT);
+    CU_ASSERT_FATAL(dataset >= 0);
+    const int64_t pieces[2][2] = {{0, gap_first}, {gap_end, WIDE_ROWS}};
+    for (int p = 0; p < 2; p++) {
+        hsize_t offset[2] = {(hsize_t)pieces[p][0], 0};
+        hsize_t size[2] = {(hsize_t)(pieces[p][1] - pieces[p][0]), WIDE_IN};
+        hid_t memory = H5Screate_simple(2, size, NULL);
+        CU_ASSERT(H5Sselect_hyperslab(space, H5S_SELECT_SET, offset, NULL, size, NULL) >= 0);
+        CU_ASSERT(H5Dwrite(dataset, H5T_NATIVE_FLOAT, memory, space, H5P_DEFAULT,
+                           wide_features + pieces[p][0] * WIDE_IN) >= 0);
+        H5Sclose(memory);
+    }
+    H5Dclose(dataset);
+    H5Pclose(create);
+    H5Sclose(space);
+    H5Fclose(file);
+
+    score_and_compare(&wide, data, "sparse", "y", reference, "unwritten chunks");
+    free(zeroed);
+}
+
 /* ---- Decoding each chunk once ----------------------------------------------- */
 
 /* Decode calls of the counting filter, by the client-data value each
@@ -1407,6 +1458,9 @@ int nnb_test_register_hdf5_inputs(void)
     failed |= CU_add_test(suite, "stored types match float32", test_stored_types_match_float32)
               == NULL;
     failed |= CU_add_test(suite, "layouts match float32", test_layouts_match_float32) == NULL;
+    failed |= CU_add_test(suite, "unwritten chunks read as zero",
+                          test_unwritten_chunks_read_as_zero)
+              == NULL;
     failed |= CU_add_test(suite, "chunks decoded once", test_chunks_decoded_once) == NULL;
     failed |= CU_add_test(suite, "built-in filters match float32",
                           test_builtin_filters_match_float32)
