@@ -8,7 +8,9 @@
 #include "suites.h"
 
 #include <CUnit/CUnit.h>
+#include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -184,6 +186,170 @@ static void test_activation_limits(void)
     CU_ASSERT_TRUE(isnan(y[0]));
     CU_ASSERT_EQUAL(y[1], 1.0f);
     CU_ASSERT_EQUAL(y[2], -1.0f);
+    CU_ASSERT_EQUAL(y[3], 1.0f);
+    CU_ASSERT_EQUAL(y[4], -1.0f);
+    CU_ASSERT_EQUAL(y[5], 0.0f);
+    CU_ASSERT_TRUE(signbit(y[5]));
+    CU_ASSERT_EQUAL(y[6], 1.0f);
+    CU_ASSERT_EQUAL(y[7], -1.0f);
+}
+
+/* Inputs where the sigmoid and tanh approximations switch method, clamp or
+ * underflow, and the extremes of the float range. */
+static void test_activation_finite_extremes(void)
+{
+    const float x[] = {88.8f, -88.8f, 87.34f, -87.34f, 103.9f, -103.9f, 104.0f, -104.0f,
+                       112.0f, -112.0f, 113.0f, -113.0f, 9.1f, -9.1f, 0.625f, -0.625f,
+                       nextafterf(0.625f, 0.0f), -nextafterf(0.625f, 0.0f), FLT_MAX, -FLT_MAX,
+                       FLT_MIN, -FLT_MIN, 1e-40f, -1e-40f, 0x1p-149f, -0x1p-149f};
+    enum { COUNT = sizeof x / sizeof x[0] };
+    float sig[COUNT], th[COUNT];
+
+    nnb_kernel_sigmoid(1, COUNT, x, COUNT, sig, COUNT);
+    nnb_kernel_tanh(1, COUNT, x, COUNT, th, COUNT);
+    for (int i = 0; i < COUNT; i++) {
+        CU_ASSERT_TRUE(sig[i] >= 0.0f && sig[i] <= 1.0f);
+        CU_ASSERT_TRUE(th[i] >= -1.0f && th[i] <= 1.0f);
+        CU_ASSERT_EQUAL(signbit(th[i]) != 0, signbit(x[i]) != 0);
+    }
+
+    /* Saturation and underflow. */
+    CU_ASSERT_EQUAL(sig[18], 1.0f); /* FLT_MAX */
+    CU_ASSERT_EQUAL(sig[19], 0.0f); /* -FLT_MAX */
+    CU_ASSERT_EQUAL(sig[11], 0.0f); /* -113 */
+    CU_ASSERT_EQUAL(th[12], 1.0f);  /* 9.1 */
+    CU_ASSERT_EQUAL(th[13], -1.0f); /* -9.1 */
+
+    /* exp(-88.8) is subnormal in float, and sigmoid(-88.8) keeps it. */
+    CU_ASSERT_TRUE(sig[1] > 0.0f);
+    CU_ASSERT_TRUE(sig[1] < FLT_MIN);
+
+    /* From index 20 on, abs(x) <= FLT_MIN, so tanh(x) rounds to x and
+     * sigmoid(x) to 0.5. */
+    for (int i = 20; i < COUNT; i++) {
+        CU_ASSERT_EQUAL(th[i], x[i]);
+        CU_ASSERT_EQUAL(sig[i], 0.5f);
+    }
+}
+
+/* A float's unit in the last place at the magnitude of `value`, counting
+ * subnormal spacing below FLT_MIN. */
+static double float_ulp(double value)
+{
+    int exponent;
+    frexp(fabs(value), &exponent);
+    return ldexp(1.0, exponent - FLT_MANT_DIG < -149 ? -149 : exponent - FLT_MANT_DIG);
+}
+
+static double reference_sigmoid(double x)
+{
+    if (x >= 0.0)
+        return 1.0 / (1.0 + exp(-x));
+    return exp(x) / (1.0 + exp(x));
+}
+
+/* Max error of `kernel` against `reference` over every 997th float bit
+ * pattern (4.3 million inputs, all signs and exponents, NaN and infinity
+ * included): in ulps where the reference is at least FLT_MIN, and absolute
+ * below that. Also asserts NaN in gives NaN out and the output range. */
+static void sweep_activation(void (*kernel)(int64_t, int64_t, const float *, int64_t, float *,
+                                            int64_t),
+                             double (*reference)(double), float lowest, double *max_ulps,
+                             double *max_subnormal_error)
+{
+    enum { CHUNK = 4096, STEP = 997 };
+    float *x = malloc(CHUNK * sizeof *x);
+    float *y = malloc(CHUNK * sizeof *y);
+    CU_ASSERT_FATAL(x != NULL && y != NULL);
+    long nan_mismatches = 0;
+    long out_of_range = 0;
+    *max_ulps = 0.0;
+    *max_subnormal_error = 0.0;
+
+    uint64_t pattern = 0;
+    while (pattern <= UINT32_MAX) {
+        int64_t count = 0;
+        for (; count < CHUNK && pattern <= UINT32_MAX; count++, pattern += STEP) {
+            uint32_t bits = (uint32_t)pattern;
+            memcpy(&x[count], &bits, sizeof bits);
+        }
+        kernel(1, count, x, count, y, count);
+
+        for (int64_t i = 0; i < count; i++) {
+            if (isnan(x[i]) || isnan(y[i])) {
+                nan_mismatches += isnan(x[i]) != isnan(y[i]);
+                continue;
+            }
+            out_of_range += y[i] < lowest || y[i] > 1.0f;
+            double expected = reference(x[i]);
+            double error = fabs((double)y[i] - expected);
+            if (fabs(expected) >= FLT_MIN) {
+                double ulps = error / float_ulp(expected);
+                *max_ulps = ulps > *max_ulps ? ulps : *max_ulps;
+            } else if (error > *max_subnormal_error) {
+                *max_subnormal_error = error;
+            }
+        }
+    }
+    CU_ASSERT_EQUAL(nan_mismatches, 0);
+    CU_ASSERT_EQUAL(out_of_range, 0);
+    free(x);
+    free(y);
+}
+
+/* Record a CUnit assertion that `measured` is at most `bound`, with both
+ * numbers in the failure message. */
+static void check_max_error(const char *name, double measured, double bound, const char *unit)
+{
+    char message[160];
+    snprintf(message, sizeof message, "%s max error %.3g%s, expected at most %.3g%s", name,
+             measured, unit, bound, unit);
+    CU_assertImplementation(measured <= bound ? CU_TRUE : CU_FALSE, __LINE__, message, __FILE__,
+                            "", CU_FALSE);
+}
+
+/* The sweeps measure at most 2.2 ulp for sigmoid and 1.5 ulp for tanh, and
+ * under one subnormal spacing (2^-149) below FLT_MIN. */
+static void test_sigmoid_accuracy_sweep(void)
+{
+    double max_ulps, max_subnormal_error;
+    sweep_activation(nnb_kernel_sigmoid, reference_sigmoid, 0.0f, &max_ulps,
+                     &max_subnormal_error);
+    check_max_error("sigmoid", max_ulps, 3.0, " ulp");
+    check_max_error("sigmoid below FLT_MIN", max_subnormal_error, 0x1p-149, "");
+}
+
+static void test_tanh_accuracy_sweep(void)
+{
+    double max_ulps, max_subnormal_error;
+    sweep_activation(nnb_kernel_tanh, tanh, -1.0f, &max_ulps, &max_subnormal_error);
+    check_max_error("tanh", max_ulps, 2.0, " ulp");
+    check_max_error("tanh below FLT_MIN", max_subnormal_error, 0x1p-149, "");
+}
+
+/* Each result depends only on its input: the vectorized body, the scalar
+ * remainder and a shifted alignment give the same bits. */
+static void test_activation_position_independent(void)
+{
+    enum { WIDTH = 203 };
+    float x[WIDTH], whole[WIDTH], shifted[WIDTH], single;
+    test_fill_random(x, WIDTH, 11, 12.0f);
+    x[3] = NAN;
+    x[4] = -0.0f;
+    x[5] = INFINITY;
+    x[6] = 1e-40f;
+    void (*const kernels[])(int64_t, int64_t, const float *, int64_t, float *, int64_t) = {
+        nnb_kernel_sigmoid, nnb_kernel_tanh};
+
+    for (size_t k = 0; k < sizeof kernels / sizeof kernels[0]; k++) {
+        kernels[k](1, WIDTH, x, WIDTH, whole, WIDTH);
+        kernels[k](1, WIDTH - 1, x + 1, WIDTH - 1, shifted + 1, WIDTH - 1);
+        CU_ASSERT_EQUAL(memcmp(whole + 1, shifted + 1, (WIDTH - 1) * sizeof *whole), 0);
+        for (int j = 0; j < WIDTH; j++) {
+            kernels[k](1, 1, x + j, 1, &single, 1);
+            CU_ASSERT_EQUAL(memcmp(&whole[j], &single, sizeof single), 0);
+        }
+    }
 }
 
 static void test_fused_bias_activation_bitwise(void)
@@ -281,6 +447,12 @@ int nnb_test_register_ops(void)
     failed |= CU_add_test(suite, "batch equals rows", test_batch_equals_rows) == NULL;
     failed |= CU_add_test(suite, "activation values", test_activation_values) == NULL;
     failed |= CU_add_test(suite, "activation limits", test_activation_limits) == NULL;
+    failed |= CU_add_test(suite, "activation finite extremes", test_activation_finite_extremes)
+              == NULL;
+    failed |= CU_add_test(suite, "sigmoid accuracy sweep", test_sigmoid_accuracy_sweep) == NULL;
+    failed |= CU_add_test(suite, "tanh accuracy sweep", test_tanh_accuracy_sweep) == NULL;
+    failed |= CU_add_test(suite, "activation position independent",
+                          test_activation_position_independent) == NULL;
     failed |= CU_add_test(suite, "fused bias activation bitwise",
                           test_fused_bias_activation_bitwise) == NULL;
     failed |= CU_add_test(suite, "softmax extremes", test_softmax_extremes) == NULL;
