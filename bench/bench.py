@@ -77,7 +77,7 @@ def parse_args(argv):
     parser.add_argument("--rows", action="append", default=[], metavar="NAME=N",
                         help="row count of a workload, such as W1=200000 (repeatable)")
     parser.add_argument("--sweep-rows", type=int,
-                        help="W1 rows of each sweep point (default 50000, quick 20000)")
+                        help="W1 rows of each sweep point (default 100000, quick 20000)")
     parser.add_argument("--sweep-reps", type=int,
                         help="repetitions per sweep point (default 3)")
     parser.add_argument("--sweep-tiles",
@@ -107,7 +107,7 @@ def parse_args(argv):
     mode = "quick" if args.quick else "full"
     args.mode = mode
     args.reps = args.reps or (3 if args.quick else 5)
-    args.sweep_rows = args.sweep_rows or (20_000 if args.quick else 50_000)
+    args.sweep_rows = args.sweep_rows or (20_000 if args.quick else 100_000)
     args.sweep_reps = args.sweep_reps or 3
     args.sweep_tiles = ([int(t) for t in args.sweep_tiles.split(",")] if args.sweep_tiles
                         else (QUICK_TILES if args.quick else ALL_TILES))
