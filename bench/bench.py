@@ -44,7 +44,7 @@ QUICK_TILES = [64, 256, 1024, 4096]
 MEASUREMENT_FIELDS = [
     "run_id", "section", "workload", "contender", "rep", "threads", "tile_request",
     "tile_rows", "rows", "seconds", "rows_per_s", "gflops", "maxrss_kib", "process_seconds",
-    "user_seconds", "system_seconds", "load_1min", "ok", "error",
+    "user_seconds", "system_seconds", "load_1min", "other_cpu", "ok", "error",
 ]
 SUMMARY_FIELDS = [
     "run_id", "workload", "contender", "label", "rows", "threads", "tile_rows", "runs",
@@ -141,6 +141,21 @@ def parse_key_values(text):
     return values
 
 
+def busy_cpu_seconds():
+    """CPU seconds all processes of the machine have spent busy since boot
+    (user, nice, system, interrupts and steal), from /proc/stat; None where
+    it cannot be read."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = stat.readline().split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        # cpu user nice system idle iowait irq softirq steal ...
+        busy = sum(int(fields[i]) for i in (1, 2, 3, 6, 7, 8) if i < len(fields))
+        return busy / ticks
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def run_command(command):
     """Run a short helper command and return its key=value output."""
     result = subprocess.run(command, capture_output=True, text=True)
@@ -156,6 +171,7 @@ class Runner:
         self.args = args
         self.run_id = run_id
         self.records = []
+        self.cores = os.cpu_count() or 1
 
     def measure(self, job, section, rep, reps):
         command = [self.args.binary, "measure", "--"] + job["command"]
@@ -167,7 +183,11 @@ class Runner:
         # another's write-back.
         os.sync()
         load = os.getloadavg()[0]
+        busy_before = busy_cpu_seconds()
+        wall_before = time.monotonic()
         result = subprocess.run(command, capture_output=True, text=True, env=env)
+        wall = time.monotonic() - wall_before
+        busy_after = busy_cpu_seconds()
         values = parse_key_values(result.stdout)
 
         record = {
@@ -192,9 +212,17 @@ class Runner:
                 "system_seconds": values.get("system_seconds"),
                 "values": values,
             })
+            # CPU time other processes used during the run, as a share of
+            # all cores: the load average cannot tell them from the
+            # contender's own threads.
+            own = float(values.get("user_seconds", 0)) + float(values.get("system_seconds", 0))
+            if busy_before is not None and busy_after is not None and wall > 0:
+                other = max(0.0, busy_after - busy_before - own) / (wall * self.cores)
+                record["other_cpu"] = f"{other:.3f}"
             print(f"  [{section} {job['workload']} {rep + 1}/{reps}] {job['name']:<28}"
                   f"{seconds:9.2f} s {record['rows_per_s'] or 0:>14,.0f} rows/s "
-                  f"{record['maxrss_kib'] / 1024:9.1f} MiB  load {load:.1f}", flush=True)
+                  f"{record['maxrss_kib'] / 1024:9.1f} MiB  others "
+                  f"{float(record.get('other_cpu', 0)):4.0%}", flush=True)
         else:
             message = (result.stderr.strip().splitlines() or ["no message"])[-1]
             record["error"] = message
@@ -538,16 +566,15 @@ def machine_facts():
     return facts
 
 
-def load_note(max_load, cores):
-    """Return a warning for docs/benchmarks.md when other processes competed
-    for the cores, else an empty string."""
-    if max_load < cores:
+def load_note(others):
+    """Return a warning for docs/benchmarks.md when other processes took a
+    noticeable share of the CPU time during the runs, else an empty string."""
+    if not others or (statistics.median(others) < 0.05 and max(others) < 0.25):
         return ""
-    return (f"\nNOTE: the 1-minute load average reached {max_load:.1f} on {cores} cores, "
-            "so other processes took CPU time from the contenders during this run. "
-            "Ratios between contenders are rough, and the 2-thread / 1-thread figure "
-            "shows the CPU time the other processes left free more than nnbatch's "
-            "scaling.\n")
+    return (f"\nNOTE: other processes used {statistics.median(others):.0%} of the CPU time "
+            f"during the median run and up to {max(others):.0%} during one run, so ratios "
+            "between contenders are rough, and the 2-thread / 1-thread figure shows the CPU "
+            "time the other processes left free more than nnbatch's scaling.\n")
 
 
 def format_duration(seconds):
@@ -692,7 +719,7 @@ def main(argv):
         if plot:
             plot_name = "benchmarks-throughput.png"
             shutil.copyfile(plot, os.path.join(docs, plot_name))
-        loads = [float(r["load_1min"]) for r in runner.records]
+        others = [float(r["other_cpu"]) for r in runner.records if r.get("other_cpu")]
         torch_version = next((r["values"].get("torch_version") for r in runner.records
                               if r["ok"] and "torch_version" in r.get("values", {})), "?")
         context = {
@@ -703,8 +730,10 @@ def main(argv):
                                   + argv),
             "threads": threads,
             "tile_setting": "automatic" if args.tile_rows == 0 else str(args.tile_rows),
-            "reps": args.reps, "load_range": f"{min(loads):.1f} to {max(loads):.1f}",
-            "load_note": load_note(max(loads), int(info["cores"])),
+            "reps": args.reps,
+            "others": (f"median {statistics.median(others):.1%}, at most {max(others):.1%}"
+                       if others else "not measured"),
+            "load_note": load_note(others),
             "sweep_rows": args.sweep_rows, "plot_name": plot_name,
             "rss_variant": rss_summary if rss_summary and rss_summary["runs"] else None,
             "rss_floor_mib": int(floor["maxrss_kib"]) / 1024,

@@ -190,8 +190,10 @@ the OpenMP build), HDF5 {info['hdf5_version']}, PyTorch {context['torch_version'
 nnbatch {info['nnbatch_version']}{context['git']}.
 - Settings: {context['threads']} threads, tile rows {context['tile_setting']}, \
 median of {context['reps']} repetitions per figure, contenders alternated \
-round-robin with a rotating start. Load average during the run: \
-{context['load_range']} (the machine is shared, so figures carry that noise).
+round-robin with a rotating start. CPU time other processes of this machine \
+used during a run, as a share of all cores: {context['others']}. The machine \
+is a virtual machine on a shared host, whose other guests this cannot see, \
+so figures carry noise beyond that.
 {context['load_note']}
 Workloads (models with seeded random He-normal weights, written by
 `bench/workloads.py`):
