@@ -8,8 +8,9 @@
  * calls read() and a writer thread calls write(), each in row order. One
  * mutex keeps the two from running at the same time, so a source or sink
  * built on a library that is not thread-safe (HDF5) needs no locking of its
- * own. View callbacks are called from the reader thread, or from the calling
- * thread when both source and sink have views.
+ * own. View callbacks are called from the reader thread, or, when both
+ * source and sink have views, from whichever worker finishes the block
+ * before, one call at a time.
  */
 #ifndef NNB_ENGINE_H
 #define NNB_ENGINE_H

@@ -1,8 +1,8 @@
 /*
  * A matmul with one output column is a dot product per row. A GEMM
  * micro-kernel computes a block of columns at a time (16 on AVX2 BLIS
- * configurations), so on one column it does 16 times the arithmetic and
- * packs the whole input tile for it; this kernel reads each input once.
+ * configurations), so on one column it does 16 times the arithmetic.
+ * This kernel reads each input value once and does no packing.
  */
 #include "matvec.h"
 

@@ -85,14 +85,13 @@ nnb_status nnb_engine_resolve_threads(int requested, int *threads, nnb_error *er
 int64_t nnb_engine_default_tile_rows(const nnb_model *model)
 {
     /* BLIS packs the whole weight matrix on every GEMM call, so a tile
-     * needs enough rows to amortize that; too many rows and the tile's
-     * activations no longer fit a core's L2 cache (512 KiB to 1 MiB on the
-     * AMD EPYC machines measured so far). The rule below sizes the tile so
-     * that all of its node values together take 4 MiB; only two or three
+     * needs enough rows to amortize that. With too many rows, the tile's
+     * activations no longer fit a core's L2 cache (512 KiB per core on the
+     * AMD EPYC test machine). The rule sizes the tile so that all of its
+     * node values together take 4 MiB, an estimate: only two or three
      * buffers are live at once, so the working set is a fraction of that.
-     * On the W1 model of bench/ this gives 320 rows, between the best swept
-     * tiles for 2 threads (256) and 1 thread (1024); the benchmark's tile
-     * sweep measures how close the rule comes to the best tile. */
+     * The benchmark's tile sweep measures how close the rule comes to the
+     * best tile. */
     int64_t floats_per_row = model->input_width;
     for (int i = 0; i < model->node_count; i++)
         floats_per_row += model->nodes[i].width;

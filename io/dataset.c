@@ -525,12 +525,11 @@ static nnb_status read_labels(nnb_io_dataset_reader *reader, int64_t first, int6
     return convert_indices(reader, first, count, labels, error);
 }
 
-/* Copy the whole chunks that start at row `first` and lie inside the range
- * and inside the dataset straight from the file into `features`; returns
- * the rows copied. It stops at the first chunk it cannot copy this way (a
- * chunk never written, a partial last chunk, one whose stored size is not a
- * full chunk, as in a damaged file) and leaves that to read_rows(), which
- * reads fill values or reports the error. */
+/* Copy the whole chunks that start at row `first` and lie inside both the
+ * range and the dataset straight from the file into `features`, and return
+ * the rows copied. Copying stops at the first chunk that is never written,
+ * partial (the last one) or of an unexpected stored size (a damaged file).
+ * read_rows() then reads the rest, which yields fill values or the error. */
 static int64_t read_whole_chunks(const nnb_io_dataset_reader *reader, int64_t first,
                                  int64_t count, float *features, int64_t ld)
 {

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define IN 20
 #define HIDDEN1 33
@@ -544,6 +545,39 @@ static void test_one_column_output(void)
     }
 }
 
+static double process_cpu_seconds(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+    return (double)now.tv_sec + 1e-9 * (double)now.tv_nsec;
+}
+
+/* Once a run returns, no thread it started keeps a core busy: OpenMP
+ * workers may spin briefly before they sleep, BLIS starts none, and the
+ * reader and writer are joined. The process must use under a tenth of a
+ * core while the test sleeps. */
+static void test_no_busy_threads_after_run(void)
+{
+    const int64_t rows = 20000;
+    float *x;
+    int32_t *labels;
+    make_rows(rows, &x, &labels);
+    scored result = score_with(x, labels, rows, 2, 64);
+    CU_ASSERT_EQUAL(result.summary.rows, rows);
+
+    struct timespec settle = {0, 50 * 1000 * 1000}, window = {0, 400 * 1000 * 1000};
+    nanosleep(&settle, NULL);
+    double before = process_cpu_seconds();
+    nanosleep(&window, NULL);
+    double used = process_cpu_seconds() - before;
+    CU_ASSERT(used < 0.04);
+    if (used >= 0.04)
+        fprintf(stderr, "\n  %.3f CPU seconds used in 0.4 s after the run returned\n", used);
+    scored_free(&result);
+    free(x);
+    free(labels);
+}
+
 static int engine_cleanup(void)
 {
     test_temp_cleanup();
@@ -571,5 +605,7 @@ int nnb_test_register_engine(void)
                           test_late_bad_label_fails_cleanly) == NULL;
     failed |= CU_add_test(suite, "cancel leaves no output", test_cancel_leaves_no_output) == NULL;
     failed |= CU_add_test(suite, "one-column output", test_one_column_output) == NULL;
+    failed |= CU_add_test(suite, "no busy threads after a run", test_no_busy_threads_after_run)
+              == NULL;
     return failed ? -1 : 0;
 }
