@@ -597,6 +597,10 @@ def main(argv):
           f"BLIS {info['blis_version']} ({info['blis_arch']}), {threads} threads, "
           f"{args.reps} repetitions", flush=True)
 
+    # The commit and working-tree state the binaries were built from, read
+    # before the runs so that edits made during a long run do not count.
+    facts = machine_facts()
+
     # Models first: the estimate needs their plans, not the data.
     models = {name: workloads.ensure_model(args.data_dir, name)[0] for name in args.workloads}
     plans = {name: run_command([args.binary, "plan", "--model", models[name], "--threads",
@@ -752,7 +756,7 @@ def main(argv):
                            f"tile rows {plans[name]['tile_rows']}."}
                           for name in args.workloads],
         }
-        context.update(machine_facts())
+        context.update(facts)
         report.write_docs(os.path.join(docs, "benchmarks.md"), context)
         print(f"Wrote docs/benchmarks.md" + (" and docs/benchmarks-throughput.png" if plot_name
                                               else ""))

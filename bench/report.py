@@ -227,12 +227,17 @@ arithmetic, so its GFLOP/s is blank.
   in-memory block of rows that the tiles cycle through. OpenMP threads take
   the tiles, and each GEMM is one single-threaded `bli_sgemm_ex` call with
   the small-matrix path off, as the engine calls it. No bias,
-  activation, loss or I/O, so with the same threads and tile rows an
-  nnbatch run can only beat it through measurement noise. Its weights have the model's shapes but their own
+  activation, loss or I/O. One matmul runs differently in nnbatch: a layer
+  with a single output column (W2's last layer) is a dot product per row
+  there, while the ceiling keeps BLIS, whose micro-kernel computes 16
+  columns for it. Otherwise an nnbatch run beats the ceiling only through
+  measurement noise. The ceiling's weights have the model's shapes but their own
   random values, because GEMM time does not depend on the values.
 - **read ceiling** (`nnb_bench read`): `H5Dread` of the input dataset (and
   labels) into float32 and int32 buffers, block by block with the engine's
-  block size and chunk cache, no compute. Files are in the page cache (they
+  block size and chunk cache, no compute. (The engine copies whole
+  unfiltered float32 chunks with `H5Dread_chunk` instead, which skips one
+  copy.) Files are in the page cache (they
   were just written or read), so this is the in-memory HDF5 read rate, not a
   disk rate.
 - **nnbatch end to end** (`nnb_bench file`): `nnb_score_file()`, which is
