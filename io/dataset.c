@@ -14,6 +14,12 @@
 #define CHUNK_CACHE_MIN_BYTES ((size_t)1 << 20)
 #define CHUNK_CACHE_MAX_BYTES ((size_t)256 << 20)
 
+/* Largest dataset read, in values: 256 PiB of float32. HDF5 1.10 computes a
+ * dataset's size in bytes in 64 bits, and a read of a dataset whose size
+ * wraps around crashes inside the library, so such a header (which only a
+ * damaged or crafted file has) is rejected before any read. */
+#define MAX_DATASET_VALUES 72057594037927936.0 /* 2^56 */
+
 struct nnb_io_dataset_reader {
     char *path;
     char *features_name;
@@ -242,6 +248,13 @@ static nnb_status check_features(nnb_io_dataset_reader *reader, nnb_error *error
                              reader->path, reader->features_name,
                              (unsigned long long)dims[0], (unsigned long long)dims[1]);
     }
+    if ((double)dims[0] * (double)dims[1] > MAX_DATASET_VALUES) {
+        return nnb_error_set(error, NNB_ERR_FORMAT,
+                             "%s: input dataset '%s' declares %llu x %llu values, more than "
+                             "the 2^56 nnbatch reads; the file is damaged",
+                             reader->path, reader->features_name,
+                             (unsigned long long)dims[0], (unsigned long long)dims[1]);
+    }
     if ((int64_t)dims[1] != reader->width) {
         return nnb_error_set(error, NNB_ERR_SHAPE,
                              "%s: input dataset '%s' has %llu features per row but the "
@@ -281,6 +294,12 @@ static nnb_status check_labels(nnb_io_dataset_reader *reader, nnb_error *error)
                              "'%s' has %lld",
                              reader->path, reader->labels_name, (unsigned long long)dims[0],
                              reader->features_name, (long long)reader->rows);
+    }
+    if ((double)dims[0] * (rank == 2 ? (double)dims[1] : 1.0) > MAX_DATASET_VALUES) {
+        return nnb_error_set(error, NNB_ERR_FORMAT,
+                             "%s: labels dataset '%s' declares more than the 2^56 values "
+                             "nnbatch reads; the file is damaged",
+                             reader->path, reader->labels_name);
     }
     reader->labels_rank = rank;
     reader->label_columns = one_hot ? reader->classes : 1;
@@ -557,6 +576,14 @@ static int64_t read_whole_chunks(const nnb_io_dataset_reader *reader, int64_t fi
 nnb_status nnb_io_dataset_read(nnb_io_dataset_reader *reader, int64_t first, int64_t count,
                                float *features, int64_t ld, int32_t *labels, nnb_error *error)
 {
+    if (first < 0 || count < 1 || first > reader->rows || count > reader->rows - first) {
+        return nnb_error_set(error, NNB_ERR_INVALID_ARGUMENT,
+                             "%s: cannot read %lld rows from row %lld of '%s', which has %lld "
+                             "rows",
+                             reader->path, (long long)count, (long long)first,
+                             reader->features_name, (long long)reader->rows);
+    }
+
     nnb_io_hdf5_quiet quiet;
     nnb_io_hdf5_quiet_begin(&quiet);
     nnb_status status = NNB_OK;

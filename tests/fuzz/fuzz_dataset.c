@@ -701,7 +701,8 @@ static int features_acceptable(const dataset_facts *features)
 {
     return features->created && features->numeric && features->rank == 2
            && features->dims[1] == FEATURE_WIDTH && features->dims[0] > 0
-           && features->dims[0] <= (hsize_t)INT64_MAX;
+           && features->dims[0] <= (hsize_t)INT64_MAX
+           && (double)features->dims[0] * (double)features->dims[1] <= 0x1p56;
 }
 
 static int labels_acceptable(const data_file *data)
@@ -715,7 +716,9 @@ static int labels_acceptable(const data_file *data)
         return labels->created && labels->numeric
                && (labels->rank == 1 || (labels->rank == 2 && labels->dims[1] == 1)
                    || is_one_hot(labels))
-               && labels->dims[0] == data->features.dims[0];
+               && labels->dims[0] == data->features.dims[0]
+               && (double)labels->dims[0] * (labels->rank == 2 ? (double)labels->dims[1] : 1.0)
+                      <= 0x1p56;
     default:
         /* Missing, a group, or the (rows, FEATURE_WIDTH) features. */
         return 0;
