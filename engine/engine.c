@@ -31,7 +31,8 @@
 
 /* Input bytes per block: large enough that each block feeds every worker
  * several tiles, small enough that the ring stays a few MiB for any row
- * count. */
+ * count. A block also spans whole input chunks, so chunks larger than this
+ * make the blocks, and the ring, larger. */
 #define BLOCK_INPUT_BYTES (INT64_C(4) << 20)
 
 /* Blocks in flight: one being read, two being scored (the workers move on
@@ -664,9 +665,14 @@ nnb_status nnb_engine_run(nnb_run *run, const nnb_row_source *source,
         }
     }
 
+    /* The team starts only when the I/O threads did: libgomp exits the
+     * process when it cannot create a thread, which would leave no chance
+     * to report the failure and remove the output. */
     int64_t blocks_reported = 0;
+    if (!p.stop) {
 #pragma omp parallel num_threads(run->threads)
-    worker_main(&p, &blocks_reported);
+        worker_main(&p, &blocks_reported);
+    }
 
     /* The last blocks may have been summed by another worker. */
     if (!p.stop)

@@ -545,32 +545,51 @@ static nnb_status read_labels(nnb_io_dataset_reader *reader, int64_t first, int6
 }
 
 /* Copy the whole chunks that start at row `first` and lie inside both the
- * range and the dataset straight from the file into `features`, and return
- * the rows copied. Copying stops at the first chunk that is never written,
- * partial (the last one) or of an unexpected stored size (a damaged file).
- * read_rows() then reads the rest, which yields fill values or the error. */
-static int64_t read_whole_chunks(const nnb_io_dataset_reader *reader, int64_t first,
-                                 int64_t count, float *features, int64_t ld)
+ * range and the dataset straight from the file into `features`, and set
+ * *copied to the rows copied. Copying stops at the first chunk that was
+ * never written or that HDF5 cannot read this way, and read_rows() reads
+ * the rest (fill values, or the error). A chunk whose recorded size differs
+ * from the size of its values is rejected: without filters the two must
+ * agree, and HDF5 would fill the difference with uninitialized memory. */
+static nnb_status read_whole_chunks(const nnb_io_dataset_reader *reader, int64_t first,
+                                    int64_t count, float *features, int64_t ld,
+                                    int64_t *copied, nnb_error *error)
 {
+    *copied = 0;
     int64_t chunk = reader->direct_chunk_rows;
     if (chunk <= 0 || ld != reader->width || first % chunk != 0)
-        return 0;
+        return NNB_OK;
 
     hsize_t chunk_bytes = (hsize_t)chunk * (hsize_t)reader->width * sizeof(float);
     int64_t done = 0;
     while (count - done >= chunk && first + done + chunk <= reader->rows) {
         hsize_t offset[2] = {(hsize_t)(first + done), 0};
+        /* The size the chunk index records, which is what H5Dread_chunk
+         * reads; H5Dget_chunk_storage_size reports the nominal size for
+         * unfiltered chunks in HDF5 1.10. */
         hsize_t stored = 0;
+        haddr_t address = HADDR_UNDEF;
+        unsigned mask = 0;
         uint32_t filters = 0;
-        if (H5Dget_chunk_storage_size(reader->features, offset, &stored) < 0
-            || stored != chunk_bytes
-            || H5Dread_chunk(reader->features, H5P_DEFAULT, offset, &filters,
-                             features + done * ld) < 0
+        if (H5Dget_chunk_info_by_coord(reader->features, offset, &mask, &address, &stored) < 0
+            || address == HADDR_UNDEF || stored == 0)
+            break;
+        if (stored != chunk_bytes) {
+            return nnb_error_set(error, NNB_ERR_IO,
+                                 "%s: the chunk at row %lld of '%s' stores %llu bytes, but its "
+                                 "%lld x %lld float32 values take %llu; the file is damaged",
+                                 reader->path, (long long)(first + done), reader->features_name,
+                                 (unsigned long long)stored, (long long)chunk,
+                                 (long long)reader->width, (unsigned long long)chunk_bytes);
+        }
+        if (H5Dread_chunk(reader->features, H5P_DEFAULT, offset, &filters, features + done * ld)
+                < 0
             || filters != 0)
             break;
         done += chunk;
     }
-    return done;
+    *copied = done;
+    return NNB_OK;
 }
 
 nnb_status nnb_io_dataset_read(nnb_io_dataset_reader *reader, int64_t first, int64_t count,
@@ -590,13 +609,14 @@ nnb_status nnb_io_dataset_read(nnb_io_dataset_reader *reader, int64_t first, int
 
     /* Whole chunks at the start of the range go straight into `features`;
      * read_rows() takes the rest. */
-    int64_t direct = read_whole_chunks(reader, first, count, features, ld);
+    int64_t direct = 0;
+    status = read_whole_chunks(reader, first, count, features, ld, &direct, error);
     first += direct;
     count -= direct;
     features += direct * ld;
 
     char detail[256];
-    if (count > 0
+    if (status == NNB_OK && count > 0
         && read_rows(reader->features, reader->features_space, 2, first, count, reader->width,
                      ld, H5T_NATIVE_FLOAT, features, detail, sizeof detail) < 0) {
         status = nnb_error_set(error, NNB_ERR_IO,

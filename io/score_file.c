@@ -117,6 +117,17 @@ nnb_status nnb_score_file(nnb_run *run, const nnb_file_request *request,
     status = nnb_engine_run(run, &source, &sink, summary, error);
     if (status == NNB_OK)
         status = write_provenance(output, run, request, summary, error);
+
+    /* One more progress call before the output is committed, so that a
+     * request to stop made after the last block still leaves no file. */
+    const nnb_options *options = &run->options;
+    if (status == NNB_OK && options->progress != NULL
+        && options->progress(options->progress_user_data, summary->rows, summary->rows) != 0) {
+        status = nnb_error_set(error, NNB_ERR_CANCELLED,
+                               "run cancelled after %lld of %lld rows, before %s was written",
+                               (long long)summary->rows, (long long)summary->rows,
+                               request->output_path);
+    }
     if (status == NNB_OK) {
         status = nnb_io_output_commit(output, error);
         output = NULL;

@@ -488,6 +488,80 @@ static void test_unwritten_chunks_read_as_zero(void)
     free(zeroed);
 }
 
+/* Lower by `shrink` bytes the size that the version 1 B-tree of rank-2
+ * dataset `name` records for chunk `index`, as a damaged file would have
+ * it. Keys of a raw-data node (type 1) follow a 24-byte header, 40 bytes
+ * each with the child address: chunk size (4 bytes), filter mask (4),
+ * three offsets (8 each), then the address (8), all little-endian. Returns
+ * 0 when one key was changed. */
+static int shrink_recorded_chunk_size(const char *path, const char *name, hsize_t index,
+                                      uint32_t shrink)
+{
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t dataset = H5Dopen2(file, name, H5P_DEFAULT);
+    hid_t space = H5Dget_space(dataset);
+    hsize_t offset[2], size = 0;
+    unsigned mask = 0;
+    haddr_t address = HADDR_UNDEF;
+    herr_t found = H5Dget_chunk_info(dataset, space, index, offset, &mask, &address, &size);
+    H5Sclose(space);
+    H5Dclose(dataset);
+    H5Fclose(file);
+    if (found < 0)
+        return -1;
+
+    FILE *f = fopen(path, "r+b");
+    if (f == NULL)
+        return -1;
+    static unsigned char bytes[1 << 22];
+    size_t length = fread(bytes, 1, sizeof bytes, f);
+    int changed = 0;
+    for (size_t i = 0; i + 24 <= length; i++) {
+        if (memcmp(bytes + i, "TREE", 4) != 0 || bytes[i + 4] != 1 || bytes[i + 5] != 0)
+            continue;
+        uint16_t entries;
+        memcpy(&entries, bytes + i + 6, sizeof entries);
+        for (size_t e = 0; e < entries && i + 24 + 40 * (e + 1) <= length; e++) {
+            size_t key = i + 24 + 40 * e;
+            uint64_t child;
+            uint32_t recorded;
+            memcpy(&child, bytes + key + 32, sizeof child);
+            if (child != address)
+                continue;
+            memcpy(&recorded, bytes + key, sizeof recorded);
+            recorded -= shrink;
+            changed += fseek(f, (long)key, SEEK_SET) == 0
+                       && fwrite(&recorded, sizeof recorded, 1, f) == 1;
+        }
+    }
+    fclose(f);
+    return changed == 1 ? 0 : -1;
+}
+
+/* An unfiltered chunk whose recorded size is smaller than its values would
+ * be read partly into uninitialized memory; the reader rejects it. */
+static void test_chunk_size_mismatch_fails(void)
+{
+    char data[600], output[600];
+    snprintf(data, sizeof data, "%s", test_temp_path("chunk-size.h5"));
+    snprintf(output, sizeof output, "%s", test_temp_path("chunk-size-out.h5"));
+    const storage layout = {.chunk_rank = 2, .chunk = {1024, WIDE_IN}};
+    CU_ASSERT_EQUAL_FATAL(write_matrix(data, 1, "x", H5T_IEEE_F32LE, WIDE_ROWS, WIDE_IN, &layout,
+                                       H5T_NATIVE_FLOAT, wide_features),
+                          0);
+    CU_ASSERT_EQUAL_FATAL(write_vector(data, "y", H5T_STD_I32LE, WIDE_ROWS, &CONTIGUOUS,
+                                       H5T_NATIVE_INT32, wide_labels),
+                          0);
+    CU_ASSERT_EQUAL_FATAL(shrink_recorded_chunk_size(data, "x", 1, 400), 0);
+
+    nnb_error error;
+    nnb_status status = score(wide.run, data, "x", "y", output, &error);
+    CU_ASSERT_EQUAL(status, NNB_ERR_IO);
+    CU_ASSERT_PTR_NOT_NULL(strstr(error.message, "chunk at row 1024"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(error.message, "the file is damaged"));
+    CU_ASSERT_FALSE(test_file_exists(output));
+}
+
 /* ---- Decoding each chunk once ----------------------------------------------- */
 
 /* Decode calls of the counting filter, by the client-data value each
@@ -1458,6 +1532,8 @@ int nnb_test_register_hdf5_inputs(void)
     failed |= CU_add_test(suite, "stored types match float32", test_stored_types_match_float32)
               == NULL;
     failed |= CU_add_test(suite, "layouts match float32", test_layouts_match_float32) == NULL;
+    failed |= CU_add_test(suite, "chunk size mismatch fails", test_chunk_size_mismatch_fails)
+              == NULL;
     failed |= CU_add_test(suite, "unwritten chunks read as zero",
                           test_unwritten_chunks_read_as_zero)
               == NULL;
