@@ -545,6 +545,44 @@ static void test_one_column_output(void)
     }
 }
 
+/* Stop the run the second time it reports all rows done: that is the call
+ * nnb_score_file() makes just before it commits the output. */
+static int cancel_before_commit(void *user_data, int64_t rows_done, int64_t rows_total)
+{
+    int *finished_calls = user_data;
+    if (rows_done == rows_total)
+        ++*finished_calls;
+    return *finished_calls >= 2;
+}
+
+static void test_late_cancel_leaves_no_output(void)
+{
+    test_layer storage[2];
+    test_mlp wide = wide_mlp(storage);
+    float *x = malloc(sizeof(float) * WIDE_ROWS * WIDE);
+    int32_t *labels = malloc(sizeof(int32_t) * WIDE_ROWS);
+    char data[600], output[600];
+    snprintf(data, sizeof data, "%s", test_temp_path("wide-late.h5"));
+    snprintf(output, sizeof output, "%s", test_temp_path("wide-late-out.h5"));
+    write_wide_data(data, x, labels, -1);
+
+    int finished_calls = 0;
+    nnb_options options;
+    nnb_options_init(&options);
+    options.threads = 2;
+    options.progress = cancel_before_commit;
+    options.progress_user_data = &finished_calls;
+    nnb_summary summary;
+    nnb_error error;
+    CU_ASSERT_EQUAL(score_wide_file(&wide, data, output, &options, &summary, &error),
+                    NNB_ERR_CANCELLED);
+    CU_ASSERT_EQUAL(finished_calls, 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(error.message, "before"));
+    CU_ASSERT_FALSE(test_file_exists(output));
+    free(labels);
+    free(x);
+}
+
 static double process_cpu_seconds(void)
 {
     struct timespec now;
@@ -628,6 +666,8 @@ int nnb_test_register_engine(void)
                           test_late_bad_label_fails_cleanly) == NULL;
     failed |= CU_add_test(suite, "cancel leaves no output", test_cancel_leaves_no_output) == NULL;
     failed |= CU_add_test(suite, "one-column output", test_one_column_output) == NULL;
+    failed |= CU_add_test(suite, "late cancel leaves no output", test_late_cancel_leaves_no_output)
+              == NULL;
     failed |= CU_add_test(suite, "no busy threads after a run", test_no_busy_threads_after_run)
               == NULL;
     return failed ? -1 : 0;
