@@ -93,11 +93,11 @@ int64_t nnb_engine_default_tile_rows(const nnb_model *model)
      * The benchmark's tile sweep measures how close the rule comes to the
      * best tile.
      *
-     * Packing a weight matrix costs about as much per call whatever the
-     * tile rows, so its share of a GEMM's time falls as 1/rows: with
-     * 4096x4096 weights, BLIS reached about 26 GFLOP/s on 64-row tiles and
-     * 30 GFLOP/s on 256-row tiles on the test machine. Hence the floor of
-     * 256 rows, which binds only for wide models. */
+     * Packing a weight matrix costs the same per call whatever the tile
+     * rows, so its share of a GEMM's time falls as 1/rows. With 4096x4096
+     * weights, BLIS reached about 26 GFLOP/s on 64-row tiles and 30 GFLOP/s
+     * on 256-row tiles on the test machine. Hence the floor of 256 rows,
+     * which binds only for wide models. */
     int64_t floats_per_row = model->input_width;
     for (int i = 0; i < model->node_count; i++)
         floats_per_row += model->nodes[i].width;

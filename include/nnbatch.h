@@ -148,11 +148,11 @@ typedef struct nnb_options {
      * flush-to-zero and denormals-are-zero while it scores (x86), because
      * subnormal arithmetic can be 100 times slower. */
     int keep_denormals;
-    /* Called on the thread that drives the run after each block of rows,
-     * and by nnb_score_file() once more just before it commits the output
-     * file; may be NULL. rows_done counts rows scored so far. Returning
-     * nonzero stops the run with NNB_ERR_CANCELLED (and no output file is
-     * left). */
+    /* Progress callback, or NULL. It is called on the thread that drives
+     * the run after each block of rows. nnb_score_file() calls it once
+     * more just before it commits the output file. rows_done counts rows
+     * scored so far. Returning nonzero stops the run with NNB_ERR_CANCELLED,
+     * and no output file is left. */
     int (*progress)(void *user_data, int64_t rows_done, int64_t rows_total);
     void *progress_user_data;
 } nnb_options;

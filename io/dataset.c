@@ -14,10 +14,10 @@
 #define CHUNK_CACHE_MIN_BYTES ((size_t)1 << 20)
 #define CHUNK_CACHE_MAX_BYTES ((size_t)256 << 20)
 
-/* Largest dataset read, in values: 256 PiB of float32. HDF5 1.10 computes a
- * dataset's size in bytes in 64 bits, and a read of a dataset whose size
- * wraps around crashes inside the library, so such a header (which only a
- * damaged or crafted file has) is rejected before any read. */
+/* Largest dataset read, in values: 256 PiB of float32. HDF5 1.10 computes
+ * a dataset's size in bytes in 64 bits, and reading a dataset whose size
+ * wraps around crashes inside the library. Only a damaged or crafted file
+ * declares such a size, so it is rejected before any read. */
 #define MAX_DATASET_VALUES 72057594037927936.0 /* 2^56 */
 
 struct nnb_io_dataset_reader {

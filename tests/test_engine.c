@@ -384,16 +384,44 @@ static nnb_status score_wide_file(const test_mlp *spec, const char *data, const 
     return status;
 }
 
+/* A wide test model with its data file: WIDE_ROWS rows, labels and paths
+ * for the data and the output, named after `name`. */
+typedef struct wide_files {
+    test_layer storage[2];
+    test_mlp spec;
+    float *x;
+    int32_t *labels;
+    char data[600];
+    char output[600];
+} wide_files;
+
+/* Build the model and write its data file; label `bad_row` is out of range
+ * when it is >= 0. */
+static void wide_files_create(wide_files *f, const char *name, int bad_row)
+{
+    f->spec = wide_mlp(f->storage);
+    f->x = malloc(sizeof(float) * WIDE_ROWS * WIDE);
+    f->labels = malloc(sizeof(int32_t) * WIDE_ROWS);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f->x);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f->labels);
+    char file_name[200];
+    snprintf(file_name, sizeof file_name, "%s.h5", name);
+    snprintf(f->data, sizeof f->data, "%s", test_temp_path(file_name));
+    snprintf(file_name, sizeof file_name, "%s-out.h5", name);
+    snprintf(f->output, sizeof f->output, "%s", test_temp_path(file_name));
+    write_wide_data(f->data, f->x, f->labels, bad_row);
+}
+
+static void wide_files_free(wide_files *f)
+{
+    free(f->labels);
+    free(f->x);
+}
+
 static void test_file_blocks_match_array(void)
 {
-    test_layer storage[2];
-    test_mlp wide = wide_mlp(storage);
-    float *x = malloc(sizeof(float) * WIDE_ROWS * WIDE);
-    int32_t *labels = malloc(sizeof(int32_t) * WIDE_ROWS);
-    char data[600], output[600];
-    snprintf(data, sizeof data, "%s", test_temp_path("wide.h5"));
-    snprintf(output, sizeof output, "%s", test_temp_path("wide-out.h5"));
-    write_wide_data(data, x, labels, -1);
+    wide_files f;
+    wide_files_create(&f, "wide", -1);
 
     nnb_options options;
     nnb_options_init(&options);
@@ -401,20 +429,20 @@ static void test_file_blocks_match_array(void)
     options.tile_rows = 100;
     nnb_summary file_summary;
     nnb_error error;
-    CU_ASSERT_EQUAL_FATAL(score_wide_file(&wide, data, output, &options, &file_summary, &error),
+    CU_ASSERT_EQUAL_FATAL(score_wide_file(&f.spec, f.data, f.output, &options, &file_summary, &error),
                           NNB_OK);
 
-    nnb_model *model = test_mlp_model(&wide);
+    nnb_model *model = test_mlp_model(&f.spec);
     nnb_run *run = NULL;
     CU_ASSERT_EQUAL_FATAL(nnb_run_create(model, &options, &run, &error), NNB_OK);
     float *expected = malloc(sizeof(float) * WIDE_ROWS * 4);
     nnb_summary array_summary;
-    CU_ASSERT_EQUAL(nnb_score_array(run, WIDE_ROWS, x, WIDE, labels, 1, expected, 4,
+    CU_ASSERT_EQUAL(nnb_score_array(run, WIDE_ROWS, f.x, WIDE, f.labels, 1, expected, 4,
                                     &array_summary, &error),
                     NNB_OK);
 
     int64_t rows, cols;
-    float *probabilities = test_read_matrix(output, "probabilities", &rows, &cols);
+    float *probabilities = test_read_matrix(f.output, "probabilities", &rows, &cols);
     CU_ASSERT_PTR_NOT_NULL_FATAL(probabilities);
     CU_ASSERT_EQUAL(rows, WIDE_ROWS);
     CU_ASSERT_EQUAL(memcmp(probabilities, expected, sizeof(float) * WIDE_ROWS * 4), 0);
@@ -425,20 +453,13 @@ static void test_file_blocks_match_array(void)
     free(expected);
     nnb_run_free(run);
     nnb_model_free(model);
-    free(labels);
-    free(x);
+    wide_files_free(&f);
 }
 
 static void test_late_bad_label_fails_cleanly(void)
 {
-    test_layer storage[2];
-    test_mlp wide = wide_mlp(storage);
-    float *x = malloc(sizeof(float) * WIDE_ROWS * WIDE);
-    int32_t *labels = malloc(sizeof(int32_t) * WIDE_ROWS);
-    char data[600], output[600];
-    snprintf(data, sizeof data, "%s", test_temp_path("wide-bad.h5"));
-    snprintf(output, sizeof output, "%s", test_temp_path("wide-bad-out.h5"));
-    write_wide_data(data, x, labels, 2400);
+    wide_files f;
+    wide_files_create(&f, "wide-bad", 2400);
 
     nnb_options options;
     nnb_options_init(&options);
@@ -446,24 +467,17 @@ static void test_late_bad_label_fails_cleanly(void)
     options.tile_rows = 64;
     nnb_summary summary;
     nnb_error error;
-    CU_ASSERT_EQUAL(score_wide_file(&wide, data, output, &options, &summary, &error),
+    CU_ASSERT_EQUAL(score_wide_file(&f.spec, f.data, f.output, &options, &summary, &error),
                     NNB_ERR_LABEL);
     CU_ASSERT_PTR_NOT_NULL(strstr(error.message, "row 2400"));
-    CU_ASSERT_FALSE(test_file_exists(output));
-    free(labels);
-    free(x);
+    CU_ASSERT_FALSE(test_file_exists(f.output));
+    wide_files_free(&f);
 }
 
 static void test_cancel_leaves_no_output(void)
 {
-    test_layer storage[2];
-    test_mlp wide = wide_mlp(storage);
-    float *x = malloc(sizeof(float) * WIDE_ROWS * WIDE);
-    int32_t *labels = malloc(sizeof(int32_t) * WIDE_ROWS);
-    char data[600], output[600];
-    snprintf(data, sizeof data, "%s", test_temp_path("wide-cancel.h5"));
-    snprintf(output, sizeof output, "%s", test_temp_path("wide-cancel-out.h5"));
-    write_wide_data(data, x, labels, -1);
+    wide_files f;
+    wide_files_create(&f, "wide-cancel", -1);
 
     int64_t rows_done = -1;
     nnb_options options;
@@ -473,12 +487,11 @@ static void test_cancel_leaves_no_output(void)
     options.progress_user_data = &rows_done;
     nnb_summary summary;
     nnb_error error;
-    CU_ASSERT_EQUAL(score_wide_file(&wide, data, output, &options, &summary, &error),
+    CU_ASSERT_EQUAL(score_wide_file(&f.spec, f.data, f.output, &options, &summary, &error),
                     NNB_ERR_CANCELLED);
     CU_ASSERT_TRUE(rows_done > 0 && rows_done < WIDE_ROWS);
-    CU_ASSERT_FALSE(test_file_exists(output));
-    free(labels);
-    free(x);
+    CU_ASSERT_FALSE(test_file_exists(f.output));
+    wide_files_free(&f);
 }
 
 /* A last layer with one output column (a matrix-vector product) scores
@@ -557,14 +570,8 @@ static int cancel_before_commit(void *user_data, int64_t rows_done, int64_t rows
 
 static void test_late_cancel_leaves_no_output(void)
 {
-    test_layer storage[2];
-    test_mlp wide = wide_mlp(storage);
-    float *x = malloc(sizeof(float) * WIDE_ROWS * WIDE);
-    int32_t *labels = malloc(sizeof(int32_t) * WIDE_ROWS);
-    char data[600], output[600];
-    snprintf(data, sizeof data, "%s", test_temp_path("wide-late.h5"));
-    snprintf(output, sizeof output, "%s", test_temp_path("wide-late-out.h5"));
-    write_wide_data(data, x, labels, -1);
+    wide_files f;
+    wide_files_create(&f, "wide-late", -1);
 
     int finished_calls = 0;
     nnb_options options;
@@ -574,13 +581,12 @@ static void test_late_cancel_leaves_no_output(void)
     options.progress_user_data = &finished_calls;
     nnb_summary summary;
     nnb_error error;
-    CU_ASSERT_EQUAL(score_wide_file(&wide, data, output, &options, &summary, &error),
+    CU_ASSERT_EQUAL(score_wide_file(&f.spec, f.data, f.output, &options, &summary, &error),
                     NNB_ERR_CANCELLED);
     CU_ASSERT_EQUAL(finished_calls, 2);
     CU_ASSERT_PTR_NOT_NULL(strstr(error.message, "before"));
-    CU_ASSERT_FALSE(test_file_exists(output));
-    free(labels);
-    free(x);
+    CU_ASSERT_FALSE(test_file_exists(f.output));
+    wide_files_free(&f);
 }
 
 static double process_cpu_seconds(void)
@@ -592,7 +598,7 @@ static double process_cpu_seconds(void)
 
 /* Assert that the process uses under a tenth of a core while it sleeps for
  * 0.4 s, 50 ms after a run returned. */
-static void assert_idle_after_run(const char *what)
+static void assert_idle_after_run(const char *run_kind)
 {
     struct timespec settle = {0, 50 * 1000 * 1000}, window = {0, 400 * 1000 * 1000};
     nanosleep(&settle, NULL);
@@ -601,7 +607,8 @@ static void assert_idle_after_run(const char *what)
     double used = process_cpu_seconds() - before;
     CU_ASSERT(used < 0.04);
     if (used >= 0.04)
-        fprintf(stderr, "\n  %s: %.3f CPU seconds used in 0.4 s after the run\n", what, used);
+        fprintf(stderr, "\n  %s: %.3f CPU seconds used in 0.4 s after the run\n", run_kind,
+                used);
 }
 
 /* Once a run returns, no thread it started keeps a core busy: OpenMP
@@ -620,23 +627,17 @@ static void test_no_busy_threads_after_run(void)
     free(x);
     free(labels);
 
-    test_layer storage[2];
-    test_mlp wide = wide_mlp(storage);
-    float *wide_x = malloc(sizeof(float) * WIDE_ROWS * WIDE);
-    int32_t *wide_labels = malloc(sizeof(int32_t) * WIDE_ROWS);
-    char data[600], output[600];
-    snprintf(data, sizeof data, "%s", test_temp_path("wide-idle.h5"));
-    snprintf(output, sizeof output, "%s", test_temp_path("wide-idle-out.h5"));
-    write_wide_data(data, wide_x, wide_labels, -1);
+    wide_files f;
+    wide_files_create(&f, "wide-idle", -1);
     nnb_options options;
     nnb_options_init(&options);
     options.threads = 2;
     nnb_summary summary;
     nnb_error error;
-    CU_ASSERT_EQUAL(score_wide_file(&wide, data, output, &options, &summary, &error), NNB_OK);
+    CU_ASSERT_EQUAL(score_wide_file(&f.spec, f.data, f.output, &options, &summary, &error),
+                    NNB_OK);
     assert_idle_after_run("file");
-    free(wide_labels);
-    free(wide_x);
+    wide_files_free(&f);
 }
 
 static int engine_cleanup(void)
