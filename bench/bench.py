@@ -572,9 +572,9 @@ def load_note(others):
     if not others or (statistics.median(others) < 0.05 and max(others) < 0.25):
         return ""
     return (f"\nNOTE: other processes used {statistics.median(others):.0%} of the CPU time "
-            f"during the median run and up to {max(others):.0%} during one run, so ratios "
-            "between contenders are rough, and the 2-thread / 1-thread figure shows the CPU "
-            "time the other processes left free more than nnbatch's scaling.\n")
+            f"during the median run and up to {max(others):.0%} during one run. Ratios "
+            "between contenders are therefore rough. The 2-thread / 1-thread figure shows "
+            "the CPU time the other processes left free as much as nnbatch's scaling.\n")
 
 
 def format_duration(seconds):

@@ -287,6 +287,20 @@ static int64_t choose_block_rows(const nnb_run *run, const nnb_row_source *sourc
     return rows;
 }
 
+/* Rows in block `k`: block_rows, or fewer for the last block. */
+static int64_t block_row_count(const pipeline *p, int64_t k)
+{
+    int64_t first = k * p->block_rows;
+    return p->source->rows - first < p->block_rows ? p->source->rows - first : p->block_rows;
+}
+
+/* Tiles in block `k`. */
+static int64_t block_tile_count(const pipeline *p, int64_t k)
+{
+    int64_t tile_rows = p->run->call_tile_rows;
+    return (block_row_count(p, k) + tile_rows - 1) / tile_rows;
+}
+
 /* Point the slot's views at the rows of block `k`, from the source and
  * sink views where they have them, else at the slot's own buffers. The
  * caller then publishes the slot with slot_ready(). */
@@ -296,12 +310,11 @@ static void slot_bind(pipeline *p, block_slot *slot, int64_t k)
     const nnb_row_source *source = p->source;
     const nnb_row_sink *sink = p->sink;
     int64_t first = k * p->block_rows;
-    int64_t count = source->rows - first < p->block_rows ? source->rows - first : p->block_rows;
-    int64_t tile_rows = p->run->call_tile_rows;
+    int64_t count = block_row_count(p, k);
 
     slot->first = first;
     slot->count = count;
-    slot->tiles = (count + tile_rows - 1) / tile_rows;
+    slot->tiles = block_tile_count(p, k);
     slot->tiles_done = 0;
     slot->nonfinite_rows = 0;
     if (source->view != NULL) {
@@ -433,11 +446,7 @@ static block_slot *take_tile(pipeline *p, int64_t *tile)
     if (!p->stop && p->next_block < p->block_count) {
         int64_t k = p->next_block;
         *tile = p->next_tile;
-        int64_t first = k * p->block_rows;
-        int64_t count = p->source->rows - first < p->block_rows ? p->source->rows - first
-                                                                : p->block_rows;
-        int64_t tiles = (count + p->run->call_tile_rows - 1) / p->run->call_tile_rows;
-        if (++p->next_tile == tiles) {
+        if (++p->next_tile == block_tile_count(p, k)) {
             p->next_block++;
             p->next_tile = 0;
         }
